@@ -1,0 +1,50 @@
+# aiotrainer: `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: run test lint fmt typecheck pytest bench clean install install-dev
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(STAMP_RUN)
+
+install: $(STAMP_RUN)
+install-dev: $(STAMP_DEV)
+
+run: $(STAMP_RUN)
+	$(PY) -m aiotrainer.demo
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+fmt: $(STAMP_DEV)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+typecheck: $(STAMP_DEV)
+	$(BIN)/mypy --strict src
+
+pytest: $(STAMP_DEV)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP_DEV)
+	$(PY) -m tests.benchmarks
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

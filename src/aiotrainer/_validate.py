@@ -1,0 +1,57 @@
+"""Argument checks shared by the constructors (internal)."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+__all__ = ["check_int", "check_probability", "check_seconds"]
+
+
+def check_int(
+    name: str, value: object, *, minimum: int = 0, optional: bool = False
+) -> int | None:
+    """Return ``value`` if it is an ``int`` >= ``minimum`` (or ``None`` when allowed).
+
+    :raises TypeError: for a non-int (``bool`` included).
+    :raises ValueError: for an int below ``minimum``.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        expected = "an int or None" if optional else "an int"
+        raise TypeError(f"{name} must be {expected}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def check_probability(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a real number in [0, 1].
+
+    :raises TypeError: for a non-number.
+    :raises ValueError: outside [0, 1] or NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+    p = float(value)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return p
+
+
+def check_seconds(name: str, value: object, *, allow_zero: bool = True) -> float:
+    """Return ``value`` as float seconds: finite and >= 0 (> 0 if not allowed).
+
+    :raises TypeError: for a non-number.
+    :raises ValueError: for a negative, zero (when disallowed), NaN or infinite value.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    s = float(value)
+    if not math.isfinite(s) or s < 0 or (s == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"{name} must be a finite number of seconds {bound}, got {value!r}"
+        )
+    return s

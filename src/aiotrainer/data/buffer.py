@@ -1,0 +1,57 @@
+"""The abstract data buffer."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
+
+from .._validate import check_int
+from ..state.persistence import PersistentStateMixin
+
+__all__ = ["DataBuffer"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class DataBuffer(ABC, PersistentStateMixin, Generic[T, R]):
+    """Where a data user keeps the items a trainer learns from.
+
+    Subclasses implement :meth:`add`, :meth:`get_data` and :meth:`__len__`. A buffer
+    is only ever touched by its :class:`~aiotrainer.DataUser`, under the user's lock,
+    so implementations need not be thread-safe.
+
+    :param max_queue_size: the bound of the collector queue in front of this buffer:
+        items collected but not yet moved in by ``update()``. When it is full the
+        oldest item is dropped (and counted). ``None`` means unbounded.
+    :raises TypeError: if ``max_queue_size`` is not an int or None.
+    :raises ValueError: if ``max_queue_size`` is < 1.
+    """
+
+    def __init__(self, max_queue_size: int | None = None) -> None:
+        super().__init__()
+        self._max_queue_size = check_int(
+            "max_queue_size", max_queue_size, minimum=1, optional=True
+        )
+
+    @property
+    def max_queue_size(self) -> int | None:
+        """The bound of the collector queue, or ``None`` for unbounded."""
+        return self._max_queue_size
+
+    @property
+    def max_size(self) -> int | None:
+        """The most items this buffer can hold, or ``None`` if it has no bound."""
+        return None
+
+    @abstractmethod
+    def add(self, data: T) -> None:
+        """Add one item. A full buffer makes room as its policy says."""
+
+    @abstractmethod
+    def get_data(self) -> R:
+        """Return the stored items (a copy the caller may keep)."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Return the number of stored items."""

@@ -1,0 +1,157 @@
+"""The trainer's side of a data stream: a buffer fed by a collector."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections import deque
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from ..state.persistence import PersistentStateMixin
+from .buffer import DataBuffer
+from .collector import DataCollector
+
+__all__ = ["DataUser", "DataUserStatistics"]
+
+B = TypeVar("B", bound=DataBuffer[Any, Any])
+
+
+@dataclass(frozen=True)
+class DataUserStatistics:
+    """Counters of one data stream.
+
+    ``collected == pending + stored + dropped`` holds whenever producers are quiet:
+    every item collected is waiting, in the buffer, or counted as dropped.
+    """
+
+    collected: int
+    """Items collected since start (restored checkpoints do not count)."""
+    pending: int
+    """Items collected and not yet moved into the buffer."""
+    stored: int
+    """Items in the buffer now."""
+    dropped: int
+    """Items lost to a full collector queue or evicted/rejected by the buffer."""
+    dropped_in_queue: int
+    """The part of ``dropped`` lost to a full collector queue."""
+    dropped_in_buffer: int
+    """The part of ``dropped`` evicted or rejected by the buffer."""
+
+
+class DataUser(PersistentStateMixin, Generic[B]):
+    """A buffer, the collector that feeds it, and the timestamps of its items.
+
+    Producers call ``collector.collect(x)``; a trainer calls :meth:`update` (the
+    built-in trainability check does it for you) to move the collected items into
+    the buffer, then :meth:`get_data`. All methods are thread-safe.
+
+    :param buffer: the :class:`DataBuffer` to fill.
+    :raises TypeError: if ``buffer`` is not a DataBuffer.
+    """
+
+    def __init__(self, buffer: B) -> None:
+        if not isinstance(buffer, DataBuffer):
+            raise TypeError(
+                f"DataUser needs a DataBuffer, got {type(buffer).__name__}: {buffer!r}"
+            )
+        self._buffer = buffer
+        self._collector: DataCollector[Any] = DataCollector(buffer.max_queue_size)
+        self._timestamps: deque[float] = deque(maxlen=buffer.max_size)
+        self._lock = threading.RLock()
+        self._dropped_in_buffer = 0
+        # len(buffer) as of the last update(), readable without the lock: the
+        # scheduler's pre-check reads it on the event loop.
+        self.stored_hint = 0
+
+    @property
+    def buffer(self) -> B:
+        """The buffer (touch it only under :meth:`update`'s rules: via this user)."""
+        return self._buffer
+
+    @property
+    def collector(self) -> DataCollector[Any]:
+        """The collector that feeds this user."""
+        return self._collector
+
+    def update(self) -> int:
+        """Move every collected item into the buffer, with its timestamp.
+
+        :return: the number of items moved.
+        """
+        if not self._collector.pending:
+            return 0
+        with self._lock:
+            items = self._collector.drain()
+            if not items:
+                return 0
+            buffer = self._buffer
+            before = len(buffer)
+            add = buffer.add
+            for item, _ in items:
+                add(item)
+            self._timestamps.extend(map(itemgetter(1), items))
+            after = len(buffer)
+            self._dropped_in_buffer += before + len(items) - after
+            self.stored_hint = after
+            return len(items)
+
+    def get_data(self) -> Any:
+        """Return the buffer's data (what its ``get_data()`` returns)."""
+        with self._lock:
+            return self._buffer.get_data()
+
+    def count_data_added_since(self, timestamp: float) -> int:
+        """Count the items moved into the buffer that were collected after ``timestamp``.
+
+        :param timestamp: a ``time.time()`` value.
+        """
+        with self._lock:
+            count = 0
+            for t in reversed(self._timestamps):
+                if t < timestamp:
+                    break
+                count += 1
+            return count
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._buffer)
+
+    def statistics(self) -> DataUserStatistics:
+        """Return the counters of this stream."""
+        with self._lock:
+            c = self._collector
+            collected, pending, in_queue = c.collected, c.pending, c.dropped
+            stored = len(self._buffer)
+            return DataUserStatistics(
+                collected=collected,
+                pending=pending,
+                stored=stored,
+                dropped=in_queue + self._dropped_in_buffer,
+                dropped_in_queue=in_queue,
+                dropped_in_buffer=self._dropped_in_buffer,
+            )
+
+    def save_state(self, path: Path) -> None:
+        """Update, then save the buffer and the timestamps into directory ``path``."""
+        with self._lock:
+            self.update()
+            path.mkdir()
+            self._buffer.save_state(path / "buffer")
+            with open(path / "timestamps.pkl", "wb") as f:
+                pickle.dump(list(self._timestamps), f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_state(self, path: Path) -> None:
+        """Load what :meth:`save_state` wrote (trusted input: pickle)."""
+        with self._lock:
+            self._buffer.load_state(path / "buffer")
+            with open(path / "timestamps.pkl", "rb") as f:
+                stamps: list[float] = pickle.load(f)
+            self._timestamps = deque(stamps, maxlen=self._buffer.max_size)
+            self.stored_hint = len(self._buffer)
+
+    def __repr__(self) -> str:
+        return f"<DataUser buffer={type(self._buffer).__name__} len={len(self)}>"
