@@ -16,13 +16,31 @@ from .data import (
     SequentialBuffer,
 )
 from .errors import AiotrainerError, UnknownNameError
+from .events import EventKind, EventStream, ServiceEvent
 from .model import (
     InferenceModel,
     InferenceModelsDict,
     TrainingModel,
     TrainingModelsDict,
 )
+from .scheduler import (
+    ErrorPolicy,
+    Executor,
+    LocalExecutor,
+    PauseGate,
+    ServiceStateError,
+    TrainerFailedError,
+    pause_point,
+)
+from .service import TrainerService
 from .state import PersistentStateMixin
+from .status import (
+    BufferStatus,
+    ServiceState,
+    ServiceStatus,
+    TrainerState,
+    TrainerStatus,
+)
 from .thread_events import ThreadEventMixin
 from .trainer import (
     AllOf,
@@ -47,6 +65,7 @@ __all__ = [
     "AiotrainerError",
     "AllOf",
     "AnyOf",
+    "BufferStatus",
     "CollectorAlreadyAcquiredError",
     "Condition",
     "ConditionContext",
@@ -56,19 +75,33 @@ __all__ = [
     "DataUser",
     "DataUserStatistics",
     "DataUsersDict",
+    "ErrorPolicy",
+    "EventKind",
+    "EventStream",
+    "Executor",
     "InferenceModel",
     "InferenceModelsDict",
+    "LocalExecutor",
     "MinBufferSize",
     "MinInterval",
     "MinNewData",
     "NotAttachedError",
+    "PauseGate",
     "PersistentStateMixin",
     "RandomReplacementBuffer",
     "Readiness",
     "SampleToInsertRatio",
     "SequentialBuffer",
+    "ServiceEvent",
+    "ServiceState",
+    "ServiceStateError",
+    "ServiceStatus",
     "ThreadEventMixin",
     "Trainer",
+    "TrainerFailedError",
+    "TrainerService",
+    "TrainerState",
+    "TrainerStatus",
     "TrainersDict",
     "TrainingModel",
     "TrainingModelsDict",
@@ -76,4 +109,5 @@ __all__ = [
     "__version__",
     "all_of",
     "any_of",
+    "pause_point",
 ]

@@ -1,0 +1,175 @@
+"""Pausing and resuming through events, on the loop and in worker threads."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import anyio
+
+from ._loop import LoopCaller
+
+__all__ = ["PauseGate", "PauseGateStatistics", "pause_point"]
+
+_current = threading.local()
+
+
+def pause_point() -> None:
+    """Block this worker thread while the service is paused.
+
+    Call it from inside a long ``train()`` (between steps) so that a pause takes
+    effect mid-run: ``await service.pause()`` then counts this run as parked and
+    returns. Outside a run started by aiotrainer it returns at once, so trainers
+    keep working in plain scripts.
+    """
+    gate: PauseGate | None = getattr(_current, "gate", None)
+    if gate is not None:
+        gate.park_if_paused()
+
+
+@dataclass(frozen=True)
+class PauseGateStatistics:
+    """A snapshot of a :class:`PauseGate`."""
+
+    paused: bool
+    running: int
+    parked: int
+
+
+class PauseGate:
+    """Gate dispatch and in-flight runs on a paused/resumed state.
+
+    The loop side: :meth:`wait_resumed`, :meth:`run_started` /
+    :meth:`run_finished` around each run, and ``await`` :meth:`pause` that returns
+    once every run has finished or is parked at a :func:`pause_point`. The thread
+    side: :meth:`park_if_paused`. Must be created on the event loop.
+    """
+
+    def __init__(self) -> None:
+        self._call = LoopCaller()
+        self._paused = False
+        self._released = False
+        self._thread_resumed = threading.Event()
+        self._thread_resumed.set()
+        self._resumed = anyio.Event()
+        self._resumed.set()
+        self._changed = anyio.Event()
+        self._lock = threading.Lock()
+        self._running = 0
+        self._parked = 0
+
+    @property
+    def paused(self) -> bool:
+        """Whether the gate is paused."""
+        return self._paused
+
+    def statistics(self) -> PauseGateStatistics:
+        """The state and the counts of running and parked runs."""
+        with self._lock:
+            return PauseGateStatistics(self._paused, self._running, self._parked)
+
+    # -- loop side -------------------------------------------------------------
+
+    def pause_nowait(self) -> bool:
+        """Close the gate: no new run starts. Idempotent.
+
+        :return: True if this call paused it, False if it was already paused.
+        """
+        if self._paused:
+            return False
+        self._paused = True
+        self._resumed = anyio.Event()
+        if not self._released:
+            self._thread_resumed.clear()
+        return True
+
+    async def pause(self) -> bool:
+        """Close the gate and wait until no run is in flight but parked ones.
+
+        :return: True if this call paused it.
+        """
+        changed = self.pause_nowait()
+        await self.wait_quiescent()
+        return changed
+
+    def resume(self) -> bool:
+        """Open the gate; parked runs continue. Idempotent.
+
+        :return: True if this call resumed it.
+        """
+        if not self._paused:
+            return False
+        self._paused = False
+        self._thread_resumed.set()
+        self._resumed.set()
+        return True
+
+    def release_threads(self) -> None:
+        """Let parked runs continue for good, paused or not (used at shutdown)."""
+        self._released = True
+        self._thread_resumed.set()
+
+    async def wait_resumed(self) -> None:
+        """Return when the gate is open."""
+        while self._paused:
+            await self._resumed.wait()
+
+    async def wait_quiescent(self) -> None:
+        """Return when every run in flight is parked (or none is in flight)."""
+        while True:
+            with self._lock:
+                if self._running <= self._parked:
+                    return
+                if self._changed.is_set():
+                    self._changed = anyio.Event()
+                changed = self._changed
+            await changed.wait()
+
+    async def wait_idle(self) -> None:
+        """Return when no run is in flight at all (parked ones included)."""
+        while True:
+            with self._lock:
+                if self._running == 0:
+                    return
+                if self._changed.is_set():
+                    self._changed = anyio.Event()
+                changed = self._changed
+            await changed.wait()
+
+    def run_started(self) -> None:
+        """Count a run in flight; call on the loop right after checking ``paused``."""
+        with self._lock:
+            self._running += 1
+
+    def run_finished(self) -> None:
+        """Count a run as finished; call on the loop."""
+        with self._lock:
+            self._running -= 1
+        self._changed.set()
+
+    # -- thread side -----------------------------------------------------------
+
+    def bind_thread(self) -> None:
+        """Make :func:`pause_point` in this worker thread use this gate."""
+        _current.gate = self
+
+    @staticmethod
+    def unbind_thread() -> None:
+        """Undo :meth:`bind_thread`."""
+        _current.gate = None
+
+    def park_if_paused(self) -> None:
+        """Block the calling worker thread while the gate is paused."""
+        if self._thread_resumed.is_set():
+            return
+        with self._lock:
+            self._parked += 1
+        self._call(self._notify)
+        try:
+            self._thread_resumed.wait()
+        finally:
+            with self._lock:
+                self._parked -= 1
+
+    def _notify(self) -> None:
+        self._changed.set()

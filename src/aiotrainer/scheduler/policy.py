@@ -1,0 +1,68 @@
+"""What happens when a trainer's run raises."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .._validate import check_int, check_seconds
+
+__all__ = ["ErrorAction", "ErrorPolicy"]
+
+ErrorAction = Literal["stop", "retry", "disable"]
+_ACTIONS = ("stop", "retry", "disable")
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """How the scheduler handles a trainer whose ``run()`` raised.
+
+    - ``"stop"`` (default): the service stops gracefully and the error surfaces
+      from ``async with`` / ``run_until_stopped()`` as a ``TrainerFailedError``.
+    - ``"retry"``: run again after an exponential backoff (``backoff`` seconds,
+      doubling, at most ``max_backoff``), at most ``max_retries`` times in a row;
+      then ``exhausted`` decides (``"stop"`` or ``"disable"``).
+    - ``"disable"``: park the trainer; the error stays visible in ``status()``.
+
+    :raises ValueError: for an unknown action or a negative number.
+    """
+
+    action: ErrorAction = "stop"
+    max_retries: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    exhausted: Literal["stop", "disable"] = "stop"
+
+    def __post_init__(self) -> None:
+        if self.action not in _ACTIONS:
+            raise ValueError(
+                f"error policy action must be one of {', '.join(map(repr, _ACTIONS))}, "
+                f"got {self.action!r}"
+            )
+        if self.exhausted not in ("stop", "disable"):
+            raise ValueError(
+                f"exhausted must be 'stop' or 'disable', got {self.exhausted!r}"
+            )
+        check_int("max_retries", self.max_retries, minimum=0)
+        check_seconds("backoff", self.backoff)
+        check_seconds("max_backoff", self.max_backoff)
+
+    @classmethod
+    def coerce(cls, value: ErrorPolicy | str) -> ErrorPolicy:
+        """Accept a policy or an action name.
+
+        :raises TypeError: for anything else.
+        """
+        if isinstance(value, ErrorPolicy):
+            return value
+        if isinstance(value, str):
+            return cls(action=value)  # type: ignore[arg-type]
+        raise TypeError(
+            f"an error policy must be 'stop', 'retry', 'disable' or an ErrorPolicy, "
+            f"got {value!r}"
+        )
+
+    def delay(self, attempt: int) -> float:
+        """The backoff before retry number ``attempt`` (1-based)."""
+        return min(self.backoff * math.pow(2, max(0, attempt - 1)), self.max_backoff)

@@ -1,0 +1,274 @@
+"""The event-driven scheduler: one task per trainer, runs in the executor."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ..data.dicts import DataUsersDict
+from ..events import EventKind, ServiceEvent
+from ..status import TrainerState, TrainerStatus
+from ..trainer.base import Trainer
+from ..trainer.conditions import Readiness
+from ..trainer.dicts import TrainersDict
+from .executor import Executor
+from .pause_gate import PauseGate
+from .policy import ErrorPolicy
+from .waiting import wait_for_readiness
+
+__all__ = ["Scheduler"]
+
+logger = logging.getLogger("aiotrainer.scheduler")
+
+
+@dataclass
+class _Track:
+    """A trainer's mutable bookkeeping (loop thread only)."""
+
+    state: TrainerState = TrainerState.WAITING
+    runs: int = 0
+    skipped: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_start: float | None = None
+    last_end: float | None = None
+    last_duration: float | None = None
+    last_error: str | None = None
+    last_exception: BaseException | None = None
+
+    def snapshot(self, paused: bool) -> TrainerStatus:
+        state = self.state
+        if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
+            state = TrainerState.PAUSED
+        return TrainerStatus(
+            state=state,
+            runs=self.runs,
+            skipped=self.skipped,
+            failures=self.failures,
+            last_start=self.last_start,
+            last_end=self.last_end,
+            last_duration=self.last_duration,
+            last_error=self.last_error,
+        )
+
+
+def _overrides_is_trainable(trainer: Trainer) -> bool:
+    return type(trainer).is_trainable is not Trainer.is_trainable
+
+
+class Scheduler:
+    """Drive every trainer: wait until it could be trainable, then run it.
+
+    One task per trainer waits on its data users' collectors (or a deadline), never
+    by polling; ``trainer.run()`` runs in the executor. A trainer never runs
+    concurrently with itself, and trainers that retrieved the same model take that
+    model's lock (in name order) around their runs.
+
+    :param trainers: attached trainers.
+    :param data_users: the data users they were attached to.
+    :param executor: where runs happen.
+    :param gate: the pause gate.
+    :param policies: trainer name -> error policy.
+    :param emit: called with each event, on the loop.
+    :param on_fatal: called when a ``"stop"`` policy fires.
+    :param recheck_interval: for a trainer that overrides ``is_trainable``: after it
+        said no, check again on new data or after this many seconds.
+    """
+
+    def __init__(
+        self,
+        trainers: TrainersDict,
+        data_users: DataUsersDict,
+        executor: Executor,
+        gate: PauseGate,
+        *,
+        policies: Mapping[str, ErrorPolicy],
+        emit: Callable[[ServiceEvent], None],
+        on_fatal: Callable[[str, BaseException], None],
+        recheck_interval: float = 1.0,
+    ) -> None:
+        self._trainers = trainers
+        self._users = data_users
+        self._executor = executor
+        self._gate = gate
+        self._policies = policies
+        self._emit = emit
+        self._on_fatal = on_fatal
+        self._recheck_interval = recheck_interval
+        self._tracks = {name: _Track() for name in trainers}
+        self._model_locks: dict[str, anyio.Lock] = {}
+        self._dispatching = True
+        self._cancel_scope: anyio.CancelScope | None = None
+
+    # -- inspection ------------------------------------------------------------
+
+    def trainer_statuses(self) -> dict[str, TrainerStatus]:
+        """Each trainer's status."""
+        paused = self._gate.paused
+        return {name: t.snapshot(paused) for name, t in self._tracks.items()}
+
+    @property
+    def running(self) -> int:
+        """Runs in flight (parked ones included)."""
+        return self._gate.statistics().running
+
+    # -- control ---------------------------------------------------------------
+
+    def stop_dispatching(self) -> None:
+        """Start no new run; runs in flight go on."""
+        self._dispatching = False
+
+    def cancel(self) -> None:
+        """Cancel every trainer task (runs in flight are awaited, bounded)."""
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+
+    async def run(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Drive every trainer until cancelled."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._cancel_scope = tg.cancel_scope
+                for name, trainer in self._trainers.items():
+                    tg.start_soon(self._drive, name, trainer, name=f"trainer {name!r}")
+                task_status.started()
+        finally:
+            for track in self._tracks.values():
+                if track.state not in (TrainerState.DISABLED, TrainerState.FAILED):
+                    track.state = TrainerState.STOPPED
+
+    # -- the per-trainer task --------------------------------------------------
+
+    def _precheck(self, trainer: Trainer, after_false: bool) -> Readiness:
+        opaque = _overrides_is_trainable(trainer)
+        condition = None if opaque else trainer.trainability_condition
+        users = self._users
+        if opaque:
+            if not after_false:
+                return Readiness(True)
+            totals = {n: u.collector.collected + 1 for n, u in users.items()}
+            return Readiness(False, totals, time.time() + self._recheck_interval)
+        if condition is None:
+            return Readiness(True)
+        readiness = condition.precheck(trainer.condition_context())
+        if not after_false:
+            return readiness
+        # The worker said no although the counters said maybe: wait for new data
+        # (or the condition's deadline) instead of dispatching again at once.
+        floor = {n: users[n].collector.collected + 1 for n in condition.data_user_names}
+        totals = {n: max(t, readiness.wake_totals.get(n, t)) for n, t in floor.items()}
+        return Readiness(False, totals, readiness.deadline)
+
+    def _locks_for(self, trainer: Trainer) -> list[anyio.Lock]:
+        names = sorted(trainer.retrieved_model_names)
+        return [self._model_locks.setdefault(n, anyio.Lock()) for n in names]
+
+    async def _drive(self, name: str, trainer: Trainer) -> None:
+        track = self._tracks[name]
+        policy = self._policies.get(name, ErrorPolicy())
+        gate = self._gate
+        after_false = False
+        while self._dispatching:
+            await gate.wait_resumed()
+            readiness = self._precheck(trainer, after_false)
+            if not readiness.ready:
+                track.state = TrainerState.WAITING
+                await wait_for_readiness(readiness, self._users)
+                after_false = False
+                continue
+            track.state = TrainerState.QUEUED
+            async with AsyncExitStack() as locks:
+                for lock in self._locks_for(trainer):
+                    await locks.enter_async_context(lock)
+                if gate.paused or not self._dispatching:
+                    continue
+                outcome = await self._run_once(name, trainer, track)
+            if outcome is None:  # failed
+                if not await self._handle_failure(name, track, policy):
+                    return
+                continue
+            track.consecutive_failures = 0
+            after_false = not outcome
+
+    async def _run_once(
+        self, name: str, trainer: Trainer, track: _Track
+    ) -> bool | None:
+        gate = self._gate
+        gate.run_started()
+        track.state = TrainerState.RUNNING
+        start = track.last_start = time.time()
+        self._emit(ServiceEvent(EventKind.STARTED, trainer=name, time=start))
+
+        def abandoned() -> None:
+            logger.error(
+                "trainer %r did not finish its run in time after cancellation; "
+                "its worker thread was left running",
+                name,
+            )
+
+        error: BaseException | None = None
+        trained = False
+        try:
+            trained = await self._executor.run(
+                trainer.run, gate=gate, on_abandoned=abandoned
+            )
+        except Exception as exc:  # noqa: BLE001 - the error policy handles it
+            error = exc
+        finally:
+            gate.run_finished()
+            end = track.last_end = time.time()
+            track.last_duration = end - start
+            track.state = TrainerState.WAITING
+        if error is not None:
+            track.failures += 1
+            track.consecutive_failures += 1
+            track.last_error = f"{type(error).__name__}: {error}"
+            logger.error("trainer %r failed", name, exc_info=error)
+            track.last_exception = error
+            return None
+        if trained:
+            track.runs += 1
+        else:
+            track.skipped += 1
+        self._emit(
+            ServiceEvent(
+                EventKind.FINISHED,
+                trainer=name,
+                time=end,
+                duration=end - start,
+                trained=bool(trained),
+            )
+        )
+        return bool(trained)
+
+    async def _handle_failure(
+        self, name: str, track: _Track, policy: ErrorPolicy
+    ) -> bool:
+        """Apply the policy; return whether the trainer goes on."""
+        error = track.last_exception
+        assert error is not None
+        action = policy.action
+        if action == "retry" and track.consecutive_failures > policy.max_retries:
+            action = policy.exhausted
+        self._emit(
+            ServiceEvent(
+                EventKind.FAILED, trainer=name, error=track.last_error, action=action
+            )
+        )
+        if action == "retry":
+            track.state = TrainerState.RETRYING
+            await anyio.sleep(policy.delay(track.consecutive_failures))
+            return True
+        if action == "disable":
+            track.state = TrainerState.DISABLED
+            return False
+        track.state = TrainerState.FAILED
+        self._on_fatal(name, error)
+        return False

@@ -1,0 +1,390 @@
+"""TrainerService: the embedding API."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskStatus
+
+from ._validate import check_seconds
+from .data.buffer import DataBuffer
+from .data.dicts import DataCollectorsDict, DataUsersDict
+from .errors import format_choices
+from .events import EventHub, EventKind, EventStream, ServiceEvent
+from .model.dicts import InferenceModelsDict, TrainingModelsDict
+from .model.interface import TrainingModel
+from .scheduler.errors import ServiceStateError, TrainerFailedError
+from .scheduler.executor import Executor, LocalExecutor
+from .scheduler.pause_gate import PauseGate
+from .scheduler.policy import ErrorPolicy
+from .scheduler.scheduler import Scheduler
+from .status import BufferStatus, ServiceState, ServiceStatus
+from .trainer.base import Trainer
+from .trainer.dicts import TrainersDict
+
+__all__ = ["TrainerService"]
+
+logger = logging.getLogger("aiotrainer.service")
+
+PolicySpec = ErrorPolicy | str
+
+
+def _named(kind: str, value: object, item_type: type) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{kind} must be a mapping of name -> {item_type.__name__}, "
+            f"got {type(value).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{kind}: names must be non-empty strings, got {name!r}")
+        if not isinstance(item, item_type):
+            raise TypeError(
+                f"{kind}[{name!r}] must be a {item_type.__name__}, "
+                f"got {type(item).__name__}: {item!r}"
+            )
+        out[name] = item
+    return out
+
+
+class TrainerService:
+    """Train models in the background while the agent runs.
+
+    ::
+
+        async with TrainerService(models=..., buffers=..., trainers=...) as service:
+            collector = service.data_collectors.acquire("experience")
+            model = service.inference_models["policy"]
+            ...  # collector.collect(x) from any thread; model(x) any time
+
+    Entering starts the scheduler; leaving stops it gracefully: no new runs, runs
+    in flight finish (within ``shutdown_timeout``), then it returns. Every
+    argument is checked here, before anything starts.
+
+    :param models: name -> :class:`TrainingModel`.
+    :param buffers: name -> :class:`DataBuffer`; each gets a data user and a
+        collector of the same name.
+    :param trainers: name -> :class:`Trainer`; each object at most once.
+    :param max_workers: worker threads that may run trainers at once, >= 1.
+    :param on_error: an error policy (``"stop"``, ``"retry"``, ``"disable"`` or an
+        :class:`ErrorPolicy`) for all trainers, or a mapping trainer name -> policy
+        (trainers not named get ``"stop"``).
+    :param shutdown_timeout: seconds that runs in flight get to finish at shutdown.
+    :param recheck_interval: seconds after which a trainer that overrides
+        ``is_trainable`` and said no is asked again without new data.
+    :param executor: where runs happen; a :class:`LocalExecutor` by default.
+    :raises TypeError: for arguments of the wrong type.
+    :raises ValueError: for bad values, e.g. ``max_workers < 1``.
+    :raises KeyError: for a trainer condition naming an unknown data user.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, TrainingModel[Any]] | None = None,
+        buffers: Mapping[str, DataBuffer[Any, Any]] | None = None,
+        trainers: Mapping[str, Trainer] | None = None,
+        *,
+        max_workers: int = 1,
+        on_error: PolicySpec | Mapping[str, PolicySpec] = "stop",
+        shutdown_timeout: float = 30.0,
+        recheck_interval: float = 1.0,
+        executor: Executor | None = None,
+    ) -> None:
+        model_map = _named("models", models or {}, TrainingModel)
+        buffer_map = _named("buffers", buffers or {}, DataBuffer)
+        trainer_map = _named("trainers", trainers or {}, Trainer)
+        if not trainer_map:
+            logger.warning(
+                "TrainerService created without trainers: nothing will train"
+            )
+        self._shutdown_timeout = check_seconds("shutdown_timeout", shutdown_timeout)
+        self._recheck_interval = check_seconds(
+            "recheck_interval", recheck_interval, allow_zero=False
+        )
+        if executor is None:
+            executor = LocalExecutor(max_workers, cancel_timeout=self._shutdown_timeout)
+        elif not isinstance(executor, Executor):
+            raise TypeError(f"executor must implement Executor, got {executor!r}")
+        self._executor = executor
+        self._policies = self._coerce_policies(on_error, trainer_map)
+
+        self.training_models = TrainingModelsDict(model_map)
+        self.data_users = DataUsersDict.from_data_buffers(buffer_map)
+        self.trainers = TrainersDict()
+        for name, trainer in trainer_map.items():
+            self.trainers[name] = trainer
+        for name, trainer in self.trainers.items():
+            try:
+                trainer.attach_training_models(self.training_models)
+                trainer.attach_data_users(self.data_users)
+            except (KeyError, ValueError, TypeError) as exc:
+                message = exc.args[0] if exc.args else str(exc)
+                raise type(exc)(f"trainer {name!r}: {message}") from exc
+
+        self._state = ServiceState.CREATED
+        self._hub = EventHub()
+        self._stack: AsyncExitStack | None = None
+        self._gate: PauseGate | None = None
+        self._scheduler: Scheduler | None = None
+        self._stop_requested: anyio.Event | None = None
+        self._stopped: anyio.Event | None = None
+        self._transition = anyio.Lock()
+        self._failure: TrainerFailedError | None = None
+        self._started_at: float | None = None
+
+    @staticmethod
+    def _coerce_policies(
+        spec: PolicySpec | Mapping[str, PolicySpec], trainers: Mapping[str, Trainer]
+    ) -> dict[str, ErrorPolicy]:
+        if isinstance(spec, Mapping):
+            unknown = set(spec) - set(trainers)
+            if unknown:
+                raise KeyError(
+                    f"on_error names unknown trainer(s) {sorted(unknown)}; expected "
+                    f"one of: {format_choices(trainers)}"
+                )
+            return {
+                name: ErrorPolicy.coerce(spec.get(name, "stop")) for name in trainers
+            }
+        policy = ErrorPolicy.coerce(spec)
+        return dict.fromkeys(trainers, policy)
+
+    # -- what the agent uses -----------------------------------------------------
+
+    @property
+    def data_collectors(self) -> DataCollectorsDict:
+        """The collectors, by buffer name; ``acquire(name)`` one to feed it."""
+        return self.data_users.data_collectors_dict
+
+    @property
+    def inference_models(self) -> InferenceModelsDict:
+        """The agent's inference models, by model name."""
+        return self.training_models.inference_models_dict
+
+    @property
+    def state(self) -> ServiceState:
+        """The life-cycle state."""
+        return self._state
+
+    # -- life cycle --------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state is not ServiceState.CREATED:
+            raise ServiceStateError(
+                f"a TrainerService starts once; this one is {self._state.value}"
+            )
+        self._state = ServiceState.STARTING
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self._serve)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            self._state = ServiceState.STOPPED
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return None
+        self._request_stop()
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            failed, rest = group.split(TrainerFailedError)
+            if failed is not None and rest is None:
+                first = failed.exceptions[0]
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                raise first from first.__cause__
+            raise
+
+    async def run_until_stopped(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run until :meth:`stop` is called (or a trainer's error stops it).
+
+        For a caller without an ``async with`` block, e.g.
+        ``await task_group.start(service.run_until_stopped)``.
+
+        :raises TrainerFailedError: if a trainer's ``"stop"`` policy fired.
+        """
+        async with self:
+            task_status.started()
+            assert self._stopped is not None
+            await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Stop gracefully and wait until stopped. Idempotent; safe before start."""
+        if self._state is ServiceState.CREATED:
+            self._state = ServiceState.STOPPED
+            self._hub.close()
+            return
+        self._request_stop()
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    aclose = stop
+
+    def _request_stop(self) -> None:
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    def _fatal(self, name: str, error: BaseException) -> None:
+        if self._failure is None:
+            failure = TrainerFailedError(name, error)
+            failure.__cause__ = error
+            self._failure = failure
+        self._request_stop()
+
+    async def _serve(self, *, task_status: TaskStatus[None]) -> None:
+        self._stop_requested = anyio.Event()
+        self._stopped = anyio.Event()
+        self._gate = gate = PauseGate()
+        scheduler = self._scheduler = Scheduler(
+            self.trainers,
+            self.data_users,
+            self._executor,
+            gate,
+            policies=self._policies,
+            emit=self._hub.emit,
+            on_fatal=self._fatal,
+            recheck_interval=self._recheck_interval,
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(scheduler.run)
+                self._started_at = time.time()
+                self._state = ServiceState.RUNNING
+                self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
+                task_status.started()
+                await self._stop_requested.wait()
+                await self._shutdown(scheduler, gate)
+                tg.cancel_scope.cancel()
+        finally:
+            self._state = ServiceState.STOPPED
+            self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
+            self._hub.close()
+            self._stopped.set()
+        if self._failure is not None:
+            raise self._failure
+
+    async def _shutdown(self, scheduler: Scheduler, gate: PauseGate) -> None:
+        self._state = ServiceState.STOPPING
+        self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPING))
+        scheduler.stop_dispatching()
+        gate.release_threads()
+        with anyio.move_on_after(self._shutdown_timeout) as scope:
+            await gate.wait_idle()
+        if scope.cancelled_caught:
+            logger.error(
+                "%d run(s) still in flight %.1f s after shutdown began; they are "
+                "abandoned to finish alone",
+                gate.statistics().running,
+                self._shutdown_timeout,
+            )
+
+    # -- control -----------------------------------------------------------------
+
+    def _require_running(self, verb: str) -> PauseGate:
+        if self._gate is None or self._state in (
+            ServiceState.CREATED,
+            ServiceState.STARTING,
+        ):
+            raise ServiceStateError(
+                f"cannot {verb}: service not started; use 'async with TrainerService(...)'"
+            )
+        return self._gate
+
+    async def pause(self) -> None:
+        """Pause: start no run, and return once every run in flight has finished or
+        is parked at a :func:`~aiotrainer.pause_point`; then call ``on_paused()`` on
+        each trainer (in a worker thread). Idempotent; safe to call concurrently.
+
+        :raises ServiceStateError: before the service has started.
+        """
+        gate = self._require_running("pause")
+        async with self._transition:
+            if self._state is not ServiceState.RUNNING:
+                return
+            gate.pause_nowait()
+            await gate.wait_quiescent()
+            await anyio.to_thread.run_sync(self.trainers.on_paused)
+            self._state = ServiceState.PAUSED
+            self._hub.emit(ServiceEvent(EventKind.PAUSED))
+
+    async def resume(self) -> None:
+        """Resume after :meth:`pause`: call ``on_resumed()`` on each trainer, then
+        let runs start again. Idempotent; safe to call concurrently.
+
+        :raises ServiceStateError: before the service has started.
+        """
+        gate = self._require_running("resume")
+        async with self._transition:
+            if self._state is not ServiceState.PAUSED:
+                return
+            await anyio.to_thread.run_sync(self.trainers.on_resumed)
+            gate.resume()
+            self._state = ServiceState.RUNNING
+            self._hub.emit(ServiceEvent(EventKind.RESUMED))
+
+    # -- inspection --------------------------------------------------------------
+
+    def status(self) -> ServiceStatus:
+        """A snapshot of the service, its trainers and its buffers."""
+        buffers = {}
+        for name, user in self.data_users.items():
+            stats = user.statistics()
+            buffers[name] = BufferStatus(
+                size=stats.stored,
+                max_size=user.buffer.max_size,
+                collected=stats.collected,
+                pending=stats.pending,
+                dropped=stats.dropped,
+            )
+        scheduler = self._scheduler
+        return ServiceStatus(
+            state=self._state,
+            max_workers=self._executor.max_workers,
+            running_trainers=0 if scheduler is None else scheduler.running,
+            trainers={} if scheduler is None else scheduler.trainer_statuses(),
+            buffers=buffers,
+            started_at=self._started_at,
+        )
+
+    def events(self, *, max_buffer: int = 1024) -> EventStream:
+        """Subscribe to the service's events from now on.
+
+        ``async for event in service.events(): ...``; the iteration ends when the
+        service stops. A subscriber more than ``max_buffer`` events behind loses
+        events (counted in the stream's ``dropped``); the service never waits.
+        """
+        if (
+            isinstance(max_buffer, bool)
+            or not isinstance(max_buffer, int)
+            or max_buffer < 1
+        ):
+            raise ValueError(f"max_buffer must be an int >= 1, got {max_buffer!r}")
+        return self._hub.subscribe_with(max_buffer)
+
+    def __repr__(self) -> str:
+        return (
+            f"<TrainerService state={self._state.value} trainers={list(self.trainers)} "
+            f"max_workers={self._executor.max_workers}>"
+        )
