@@ -55,6 +55,16 @@ def _named(kind: str, value: object, item_type: type) -> dict[str, Any]:
     return out
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(exc)
+    return out
+
+
 class TrainerService:
     """Train models in the background while the agent runs.
 
@@ -207,12 +217,11 @@ class TrainerService:
         try:
             return await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
-            failed, rest = group.split(TrainerFailedError)
-            if failed is not None and rest is None:
-                first = failed.exceptions[0]
-                while isinstance(first, BaseExceptionGroup):
-                    first = first.exceptions[0]
-                raise first from first.__cause__
+            # One error (the body's own, or a trainer's that stopped the service)
+            # surfaces as itself, not wrapped in a group.
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from leaves[0].__cause__
             raise
 
     async def run_until_stopped(
