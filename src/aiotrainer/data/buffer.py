@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from .._validate import check_int
@@ -42,6 +44,16 @@ class DataBuffer(ABC, PersistentStateMixin, Generic[T, R]):
     @property
     def max_size(self) -> int | None:
         """The most items this buffer can hold, or ``None`` if it has no bound."""
+        return None
+
+    def capture_state(self) -> Callable[[Path], None] | None:
+        """Snapshot the state in memory and return a function that writes it.
+
+        The service calls this while trainers are quiesced, then writes the
+        snapshot to disk after they have resumed, so that a checkpoint holds the
+        trainers only for the copy. ``None`` (the default) means "no cheap
+        snapshot": :meth:`save_state` is called while quiesced instead.
+        """
         return None
 
     @abstractmethod

@@ -6,6 +6,7 @@ import math
 import pickle
 import random
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +16,11 @@ from .buffer import DataBuffer
 __all__ = ["RandomReplacementBuffer", "SequentialBuffer"]
 
 T = TypeVar("T")
+
+
+def _dump_items(items: list[Any], path: Path) -> None:
+    with open(path.with_suffix(".pkl"), "wb") as f:
+        pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class SequentialBuffer(DataBuffer[T, list[T]]):
@@ -50,8 +56,12 @@ class SequentialBuffer(DataBuffer[T, list[T]]):
 
     def save_state(self, path: Path) -> None:
         """Pickle the items to ``path`` with the ``.pkl`` suffix (as pamiq-core)."""
-        with open(path.with_suffix(".pkl"), "wb") as f:
-            pickle.dump(list(self._items), f, protocol=pickle.HIGHEST_PROTOCOL)
+        _dump_items(list(self._items), path)
+
+    def capture_state(self) -> Callable[[Path], None]:
+        """Copy the item references now; pickle them later."""
+        items = list(self._items)
+        return lambda path: _dump_items(items, path)
 
     def load_state(self, path: Path) -> None:
         """Load the items that :meth:`save_state` wrote (trusted input: pickle)."""
@@ -153,8 +163,12 @@ class RandomReplacementBuffer(DataBuffer[T, list[T]]):
 
     def save_state(self, path: Path) -> None:
         """Pickle the items to ``path`` with the ``.pkl`` suffix (as pamiq-core)."""
-        with open(path.with_suffix(".pkl"), "wb") as f:
-            pickle.dump(self._items, f, protocol=pickle.HIGHEST_PROTOCOL)
+        _dump_items(self._items, path)
+
+    def capture_state(self) -> Callable[[Path], None]:
+        """Copy the item references now; pickle them later."""
+        items = self._items.copy()
+        return lambda path: _dump_items(items, path)
 
     def load_state(self, path: Path) -> None:
         """Load the items that :meth:`save_state` wrote (trusted input: pickle)."""

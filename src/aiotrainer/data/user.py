@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pickle
+import shutil
+import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -39,6 +42,29 @@ class DataUserStatistics:
     """The part of ``dropped`` lost to a full collector queue."""
     dropped_in_buffer: int
     """The part of ``dropped`` evicted or rejected by the buffer."""
+
+
+class _Staged:
+    """A buffer's save_state() output, written to a private temporary directory."""
+
+    def __init__(self, save: Callable[[Path], None]) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="aiotrainer-stage-"))
+        try:
+            save(self._dir / "buffer")
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    def move_into(self, path: Path) -> None:
+        try:
+            for entry in self._dir.iterdir():
+                shutil.move(str(entry), str(path / entry.name))
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _stage(save: Callable[[Path], None]) -> _Staged:
+    return _Staged(save)
 
 
 class DataUser(PersistentStateMixin, Generic[B]):
@@ -137,12 +163,35 @@ class DataUser(PersistentStateMixin, Generic[B]):
 
     def save_state(self, path: Path) -> None:
         """Update, then save the buffer and the timestamps into directory ``path``."""
+        self.capture_state()(path)
+
+    def capture_state(self) -> Callable[[Path], None]:
+        """Update and snapshot now; the returned function writes what
+        :meth:`save_state` would have written at this moment.
+
+        Cheap when the buffer offers ``capture_state()`` (the built-in ones do);
+        otherwise the buffer is written to a staging directory right away.
+        """
         with self._lock:
             self.update()
+            stamps = list(self._timestamps)
+            buffer_writer = self._buffer.capture_state()
+            if buffer_writer is None:
+                staged = _stage(self._buffer.save_state)
+            else:
+                staged = None
+
+        def write(path: Path) -> None:
             path.mkdir()
-            self._buffer.save_state(path / "buffer")
+            if staged is not None:
+                staged.move_into(path)
+            else:
+                assert buffer_writer is not None
+                buffer_writer(path / "buffer")
             with open(path / "timestamps.pkl", "wb") as f:
-                pickle.dump(list(self._timestamps), f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(stamps, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+        return write
 
     def load_state(self, path: Path) -> None:
         """Load what :meth:`save_state` wrote (trusted input: pickle)."""
