@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["EventKind", "EventStream", "ServiceEvent"]
 
@@ -58,44 +58,51 @@ class ServiceEvent:
 class EventStream:
     """An async iterator over the service's events from the moment it was opened.
 
-    Ends when the service has stopped. A subscriber that falls more than
-    ``max_buffer`` events behind loses the newest ones, counted in :attr:`dropped`;
-    the service never waits for a subscriber.
+    Ends when the service has stopped (after the events still buffered). A
+    subscriber that falls more than ``max_buffer`` events behind loses the oldest
+    ones, counted in :attr:`dropped`; the service never waits for a subscriber.
     """
 
     def __init__(self, hub: EventHub, max_buffer: int) -> None:
-        send, receive = anyio.create_memory_object_stream[ServiceEvent](max_buffer)
         self._hub = hub
-        self._send: MemoryObjectSendStream[ServiceEvent] = send
-        self._receive: MemoryObjectReceiveStream[ServiceEvent] = receive
+        self._buffer: deque[ServiceEvent] = deque()
+        self._max_buffer = max_buffer
+        self._ready = anyio.Event()
+        self._ended = False
         self.dropped = 0
+        """Events lost because this subscriber fell behind."""
 
     def _offer(self, event: ServiceEvent) -> None:
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
+        if self._ended:
+            return
+        if len(self._buffer) >= self._max_buffer:
+            self._buffer.popleft()
             self.dropped += 1
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._hub.unsubscribe(self)
+        self._buffer.append(event)
+        self._ready.set()
 
     def _end(self) -> None:
-        self._send.close()
+        self._ended = True
+        self._ready.set()
 
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> ServiceEvent:
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._hub.unsubscribe(self)
-            raise StopAsyncIteration from None
+        while not self._buffer:
+            if self._ended:
+                self._hub.unsubscribe(self)
+                raise StopAsyncIteration
+            if self._ready.is_set():
+                self._ready = anyio.Event()
+            await self._ready.wait()
+        return self._buffer.popleft()
 
     async def aclose(self) -> None:
-        """Stop receiving events. Idempotent."""
+        """Stop receiving events; buffered ones are discarded. Idempotent."""
         self._hub.unsubscribe(self)
-        self._send.close()
-        self._receive.close()
+        self._buffer.clear()
+        self._end()
 
     async def __aenter__(self) -> Self:
         return self

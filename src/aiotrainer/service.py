@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -13,7 +15,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
-from ._validate import check_seconds
+from ._validate import check_int, check_seconds
 from .data.buffer import DataBuffer
 from .data.dicts import DataCollectorsDict, DataUsersDict
 from .errors import format_choices
@@ -25,6 +27,11 @@ from .scheduler.executor import Executor, LocalExecutor
 from .scheduler.pause_gate import PauseGate
 from .scheduler.policy import ErrorPolicy
 from .scheduler.scheduler import Scheduler
+from .state import restore as _restore
+from .state import snapshot as _snapshot
+from .state.checkpoint import Checkpoint
+from .state.errors import CheckpointNotFoundError, CheckpointSaveError
+from .state.store import StateStore
 from .status import BufferStatus, ServiceState, ServiceStatus
 from .trainer.base import Trainer
 from .trainer.dicts import TrainersDict
@@ -91,6 +98,16 @@ class TrainerService:
     :param recheck_interval: seconds after which a trainer that overrides
         ``is_trainable`` and said no is asked again without new data.
     :param executor: where runs happen; a :class:`LocalExecutor` by default.
+    :param state_dir: where checkpoints go (created with owner-only permissions).
+        Checkpoints may contain pickled objects: keep them trusted input.
+    :param save_interval: seconds between periodic checkpoints; ``None``: none.
+    :param save_on_shutdown: save a final checkpoint when the service stops.
+    :param keep_last: keep only the newest N checkpoints (``None``: all).
+    :param keep_every: with ``keep_last``, also keep every M-th checkpoint.
+    :param resume_from: ``"latest"`` (a fresh start if there is none yet), a
+        checkpoint name in ``state_dir``, or a path: loaded before the first run.
+    :param strict: refuse a checkpoint that does not match the service exactly;
+        with ``False``, load what matches and report the rest in the log.
     :raises TypeError: for arguments of the wrong type.
     :raises ValueError: for bad values, e.g. ``max_workers < 1``.
     :raises KeyError: for a trainer condition naming an unknown data user.
@@ -107,6 +124,13 @@ class TrainerService:
         shutdown_timeout: float = 30.0,
         recheck_interval: float = 1.0,
         executor: Executor | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        save_interval: float | None = None,
+        save_on_shutdown: bool = True,
+        keep_last: int | None = None,
+        keep_every: int | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
+        strict: bool = True,
     ) -> None:
         model_map = _named("models", models or {}, TrainingModel)
         buffer_map = _named("buffers", buffers or {}, DataBuffer)
@@ -139,6 +163,15 @@ class TrainerService:
                 message = exc.args[0] if exc.args else str(exc)
                 raise type(exc)(f"trainer {name!r}: {message}") from exc
 
+        self._configure_state(
+            state_dir,
+            save_interval,
+            save_on_shutdown,
+            keep_last,
+            keep_every,
+            resume_from,
+            strict,
+        )
         self._state = ServiceState.CREATED
         self._hub = EventHub()
         self._stack: AsyncExitStack | None = None
@@ -149,6 +182,66 @@ class TrainerService:
         self._transition = anyio.Lock()
         self._failure: TrainerFailedError | None = None
         self._started_at: float | None = None
+
+    def _configure_state(
+        self,
+        state_dir: str | os.PathLike[str] | None,
+        save_interval: float | None,
+        save_on_shutdown: bool,
+        keep_last: int | None,
+        keep_every: int | None,
+        resume_from: str | os.PathLike[str] | None,
+        strict: bool,
+    ) -> None:
+        if state_dir is not None and not isinstance(state_dir, str | os.PathLike):
+            raise TypeError(f"state_dir must be a path or None, got {state_dir!r}")
+        if save_interval is not None:
+            save_interval = check_seconds(
+                "save_interval", save_interval, allow_zero=False
+            )
+        check_int("keep_last", keep_last, minimum=1, optional=True)
+        check_int("keep_every", keep_every, minimum=1, optional=True)
+        for flag, value in (("save_on_shutdown", save_on_shutdown), ("strict", strict)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {value!r}")
+        if resume_from is not None and not isinstance(resume_from, str | os.PathLike):
+            raise TypeError(
+                f"resume_from must be 'latest', a checkpoint name or a path, "
+                f"got {resume_from!r}"
+            )
+        if state_dir is None:
+            needs = [
+                n
+                for n, v in (
+                    ("save_interval", save_interval),
+                    ("keep_last", keep_last),
+                    ("keep_every", keep_every),
+                )
+                if v is not None
+            ]
+            if resume_from == "latest":
+                needs.append("resume_from='latest'")
+            if needs:
+                raise ValueError(
+                    f"{', '.join(needs)} need a state_dir to keep checkpoints in; "
+                    "expected state_dir='path/to/checkpoints'"
+                )
+        self._state_dir = None if state_dir is None else Path(state_dir)
+        self._save_interval = save_interval
+        self._save_on_shutdown = save_on_shutdown and state_dir is not None
+        self._keep = (keep_last, keep_every)
+        self._resume_from = resume_from
+        self._strict = strict
+        self._store: StateStore | None = None
+        self._save_lock = anyio.Lock()
+        self._last_checkpoint: Checkpoint | None = None
+        self._last_save_error: str | None = None
+        self.last_save_held: float | None = None
+        """Seconds trainers were held quiesced by the last save (the capture)."""
+        self.last_save_duration: float | None = None
+        """Seconds the last save took in all (capture + disk)."""
+        self.restore_report: _restore.RestoreReport | None = None
+        """What the start-up restore loaded and left out, if it ran."""
 
     @staticmethod
     def _coerce_policies(
@@ -277,8 +370,11 @@ class TrainerService:
             recheck_interval=self._recheck_interval,
         )
         try:
+            await self._open_state()
             async with anyio.create_task_group() as tg:
                 await tg.start(scheduler.run)
+                if self._save_interval is not None:
+                    tg.start_soon(self._save_periodically, name="periodic saving")
                 self._started_at = time.time()
                 self._state = ServiceState.RUNNING
                 self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
@@ -287,6 +383,12 @@ class TrainerService:
                 await self._shutdown(scheduler, gate)
                 tg.cancel_scope.cancel()
         finally:
+            # Only a service that started saves on the way out: one whose restore
+            # failed must not write its fresh state over what it failed to load.
+            if self._save_on_shutdown and self._store is not None and self._started_at:
+                with anyio.CancelScope(shield=True):
+                    with anyio.move_on_after(self._shutdown_timeout):
+                        await self._save_final()
             self._state = ServiceState.STOPPED
             self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
             self._hub.close()
@@ -308,6 +410,176 @@ class TrainerService:
                 gate.statistics().running,
                 self._shutdown_timeout,
             )
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> StateStore | None:
+        """The checkpoint store (once started with a ``state_dir``)."""
+        return self._store
+
+    async def _open_state(self) -> None:
+        if self._state_dir is not None:
+            keep_last, keep_every = self._keep
+            root = self._state_dir
+            self._store = await anyio.to_thread.run_sync(
+                lambda: StateStore(root, keep_last=keep_last, keep_every=keep_every)
+            )
+        if self._resume_from is not None:
+            await self._restore(self._resume_from)
+
+    async def _restore(self, ref: str | os.PathLike[str]) -> None:
+        store = self._store
+
+        def find_and_verify() -> Checkpoint | None:
+            if store is None:
+                path = Path(ref).absolute()
+                return StateStore(path.parent).verify(path)
+            try:
+                checkpoint = store.resolve(ref)
+            except CheckpointNotFoundError:
+                if ref == "latest":
+                    return None
+                raise
+            return store.verify(checkpoint)
+
+        checkpoint = await anyio.to_thread.run_sync(find_and_verify)
+        if checkpoint is None:
+            logger.info("no checkpoint in %s yet: starting fresh", self._state_dir)
+            return
+        to_load, differences = _restore.check_match(
+            checkpoint,
+            {
+                "models": self.training_models.keys(),
+                "data_users": self.data_users.keys(),
+                "trainers": self.trainers.keys(),
+            },
+            strict=self._strict,
+        )
+        for difference in differences:
+            logger.warning("restoring %s: %s (skipped)", checkpoint.name, difference)
+        await anyio.to_thread.run_sync(
+            lambda: _restore.load(
+                checkpoint,
+                to_load,
+                models=self.training_models,
+                data_users=self.data_users,
+                trainers=self.trainers,
+            )
+        )
+        self.restore_report = _restore.RestoreReport(
+            checkpoint=str(checkpoint.path), loaded=to_load, differences=differences
+        )
+        self._last_checkpoint = checkpoint
+        logger.info("restored state from %s", checkpoint.path)
+
+    @asynccontextmanager
+    async def _quiesced(self) -> AsyncIterator[None]:
+        """Hold trainers still (no run in flight but parked ones) for a capture."""
+        gate = self._gate
+        if gate is None or self._state in (ServiceState.STOPPING, ServiceState.STOPPED):
+            yield  # nothing is dispatched any more
+            return
+        async with self._transition:
+            paused_here = gate.pause_nowait()
+            try:
+                await gate.wait_quiescent()
+                yield
+            finally:
+                if paused_here:
+                    gate.resume()
+
+    async def save_state(self) -> Path:
+        """Write a checkpoint of every model, buffer and trainer; return its path.
+
+        Trainers are quiesced (as by :meth:`pause`) only while the state is copied
+        in memory; producers are never blocked, and items collected meanwhile go
+        into the next checkpoint. The disk writes run in a worker thread. The
+        checkpoint is complete or invisible (see :class:`~aiotrainer.StateStore`).
+
+        :raises ServiceStateError: without a ``state_dir``, or before start.
+        :raises CheckpointSaveError: when the write fails (e.g. the disk is full);
+            the service keeps running and status()/events() show the error.
+        """
+        store = self._store
+        if store is None:
+            if self._state_dir is None:
+                raise ServiceStateError(
+                    "cannot save: this service has no state_dir; pass "
+                    "TrainerService(..., state_dir='path/to/checkpoints')"
+                )
+            raise ServiceStateError(
+                "cannot save: service not started; use 'async with TrainerService(...)'"
+            )
+        async with self._save_lock:
+            return await self._save(store)
+
+    async def _save(self, store: StateStore) -> Path:
+        started = time.perf_counter()
+        staging_root = store.root
+        try:
+            async with self._quiesced():
+                try:
+                    writer = await anyio.to_thread.run_sync(
+                        lambda: _snapshot.capture(
+                            self.training_models,
+                            self.data_users,
+                            self.trainers,
+                            staging_root=staging_root,
+                        )
+                    )
+                except Exception as exc:
+                    raise CheckpointSaveError(store.root, exc) from exc
+            held = time.perf_counter() - started
+            metadata = _snapshot.describe(
+                self.training_models.keys(),
+                self.data_users.keys(),
+                self.trainers.keys(),
+                collected={
+                    n: u.collector.collected for n, u in self.data_users.items()
+                },
+            )
+            checkpoint = await anyio.to_thread.run_sync(
+                lambda: store.save(writer, metadata=metadata)
+            )
+        except CheckpointSaveError as exc:
+            self._last_save_error = str(exc)
+            logger.error("checkpoint failed: %s", exc)
+            self._hub.emit(ServiceEvent(EventKind.SAVE_FAILED, error=str(exc)))
+            raise
+        self._last_checkpoint = checkpoint
+        self._last_save_error = None
+        self.last_save_held = held
+        self.last_save_duration = time.perf_counter() - started
+        self._hub.emit(
+            ServiceEvent(
+                EventKind.SAVED,
+                path=str(checkpoint.path),
+                duration=self.last_save_duration,
+            )
+        )
+        return checkpoint.path
+
+    async def _save_periodically(self) -> None:
+        assert self._save_interval is not None
+        while True:
+            await anyio.sleep(self._save_interval)
+            if self._store is None:
+                continue
+            try:
+                async with self._save_lock:
+                    await self._save(self._store)
+            except CheckpointSaveError:
+                continue  # reported in status and events; try again next time
+
+    async def _save_final(self) -> None:
+        assert self._store is not None
+        try:
+            async with self._save_lock:
+                path = await self._save(self._store)
+            logger.info("final checkpoint: %s", path)
+        except CheckpointSaveError:
+            pass  # reported
 
     # -- control -----------------------------------------------------------------
 
@@ -375,6 +647,12 @@ class TrainerService:
             trainers={} if scheduler is None else scheduler.trainer_statuses(),
             buffers=buffers,
             started_at=self._started_at,
+            last_checkpoint=(
+                None
+                if self._last_checkpoint is None
+                else str(self._last_checkpoint.path)
+            ),
+            last_save_error=self._last_save_error,
         )
 
     def events(self, *, max_buffer: int = 1024) -> EventStream:

@@ -8,10 +8,12 @@ from pathlib import Path
 from ..errors import AiotrainerError, UnknownNameError
 
 __all__ = [
+    "CheckpointMismatchError",
     "CheckpointNotFoundError",
     "CheckpointSaveError",
     "CheckpointVersionError",
     "CorruptCheckpointError",
+    "StateLoadError",
     "StateRootError",
 ]
 
@@ -119,3 +121,32 @@ class CheckpointNotFoundError(UnknownNameError):
                 listed = f"{len(names) - len(shown)} older ones, {listed}"
             expected = f"expected 'latest', a path, or one of: {listed}"
         self.args = (f"no checkpoint {ref!r} in {str(root)!r}; {expected}",)
+
+
+class CheckpointMismatchError(AiotrainerError, ValueError):
+    """A checkpoint does not match the service it should be loaded into.
+
+    :param path: the checkpoint.
+    :param differences: every difference, one sentence each.
+    """
+
+    def __init__(self, path: Path, differences: list[str]) -> None:
+        self.path = path
+        self.differences = list(differences)
+        listing = "\n".join(f"  - {d}" for d in self.differences)
+        super().__init__(
+            f"checkpoint {str(path)!r} does not match the service:\n{listing}\n"
+            "(pass strict=False to load what matches and report the rest)"
+        )
+
+
+class StateLoadError(AiotrainerError, RuntimeError):
+    """A component's ``load_state`` raised while restoring a checkpoint."""
+
+    def __init__(self, path: Path, kind: str, name: str, error: BaseException) -> None:
+        self.path = path
+        self.component = name
+        super().__init__(
+            f"loading {kind} {name!r} from checkpoint {str(path)!r} failed: "
+            f"{type(error).__name__}: {error}"
+        )
