@@ -16,6 +16,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from .._validate import check_int, check_seconds
@@ -136,6 +137,17 @@ def _count(name: str, value: object, minimum: int) -> int:
     return n
 
 
+def _number(name: str, value: object, *, allow_zero: bool) -> float:
+    # check_seconds() would word its errors in seconds; these are sample counts.
+    bound = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number {bound}, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return x
+
+
 class MinBufferSize(Condition):
     """The data user holds at least ``size`` items.
 
@@ -190,6 +202,19 @@ class MinNewData(Condition):
     @property
     def data_user_names(self) -> frozenset[str]:
         return frozenset({self.data_user})
+
+    def validate(self, trainer: str, data_users: Mapping[str, DataUser[Any]]) -> None:
+        super().validate(trainer, data_users)
+        # A data user keeps the timestamps of at most max_size items, so it can
+        # never count more new items than that: the trainer would never train
+        # (and the pre-check, which counts collected items, would keep waking it).
+        capacity = data_users[self.data_user].buffer.max_size
+        if capacity is not None and self.count > capacity:
+            raise ValueError(
+                f"trainer {trainer!r} needs min_new_data_count={self.count} new items "
+                f"in data user {self.data_user!r}, whose buffer holds at most "
+                f"{capacity}; expected min_new_data_count <= {capacity}"
+            )
 
     def precheck(self, ctx: ConditionContext) -> Readiness:
         collected = ctx.data_users[self.data_user].collector.collected
@@ -253,12 +278,12 @@ class SampleToInsertRatio(Condition):
         error_buffer: float = 0.0,
     ) -> None:
         self.data_user = _check_name(data_user)
-        self.samples_per_insert = check_seconds(
+        self.samples_per_insert = _number(
             "samples_per_insert", samples_per_insert, allow_zero=False
         )
         self.samples_per_run = _count("samples_per_run", samples_per_run, 1)
         self.min_size_to_sample = _count("min_size_to_sample", min_size_to_sample, 0)
-        self.error_buffer = check_seconds("error_buffer", error_buffer)
+        self.error_buffer = _number("error_buffer", error_buffer, allow_zero=True)
 
     @property
     def data_user_names(self) -> frozenset[str]:
