@@ -2,10 +2,12 @@
 
 from .checkpoint import Checkpoint, CheckpointFile
 from .errors import (
+    CheckpointMismatchError,
     CheckpointNotFoundError,
     CheckpointSaveError,
     CheckpointVersionError,
     CorruptCheckpointError,
+    StateLoadError,
     StateRootError,
 )
 from .persistence import PersistentStateMixin
@@ -15,12 +17,14 @@ from .store import StateStore
 __all__ = [
     "Checkpoint",
     "CheckpointFile",
+    "CheckpointMismatchError",
     "CheckpointNotFoundError",
     "CheckpointSaveError",
     "CheckpointVersionError",
     "CorruptCheckpointError",
     "PersistentStateMixin",
     "RetentionPolicy",
+    "StateLoadError",
     "StateRootError",
     "StateStore",
 ]
