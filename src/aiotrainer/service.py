@@ -462,7 +462,7 @@ class TrainerService:
             lambda: _restore.load(
                 checkpoint,
                 to_load,
-                models=self.training_models,
+                models=self.training_models.data,
                 data_users=self.data_users,
                 trainers=self.trainers,
             )
@@ -522,7 +522,7 @@ class TrainerService:
                 try:
                     writer = await anyio.to_thread.run_sync(
                         lambda: _snapshot.capture(
-                            self.training_models,
+                            self.training_models.data,
                             self.data_users,
                             self.trainers,
                             staging_root=staging_root,

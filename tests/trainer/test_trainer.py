@@ -211,21 +211,6 @@ class TestConstruction:
             ),
             ((None, -1), {}, ValueError, r"min_buffer_size must be >= 0, got -1"),
             (
-                (None, 3),
-                {},
-                ValueError,
-                (
-                    r"Minimal: min_buffer_size=3 and min_new_data_count=0 need a "
-                    r"training_condition_data_user to count in"
-                ),
-            ),
-            (
-                (None, 0, 2),
-                {},
-                ValueError,
-                r"min_new_data_count=2 need a training_condition_data_user",
-            ),
-            (
                 (),
                 {"condition": 5},
                 TypeError,
@@ -241,8 +226,6 @@ class TestConstruction:
             "negative-count",
             "bool-count",
             "negative-size-without-user",
-            "size-without-user",
-            "count-without-user",
             "condition-not-a-condition",
         ],
     )
@@ -255,6 +238,15 @@ class TestConstruction:
     ) -> None:
         with pytest.raises(error, match=message):
             Minimal(*args, **kwargs)
+
+
+class TestPamiqLeniency:
+    def test_sizes_without_a_condition_user_are_ignored_as_in_pamiq(self) -> None:
+        trainer = Minimal(None, 3, 2)
+        assert trainer.trainability_condition is None
+        assert trainer.is_trainable() is True
+        # pamiq-core records nothing when there is no condition
+        assert trainer.previous_training_time == float("-inf")
 
 
 class TestAttach:

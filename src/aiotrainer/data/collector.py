@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 import threading
 import time
@@ -13,6 +14,8 @@ from typing import Any, Generic, TypeVar
 from .._validate import check_int
 
 __all__ = ["DataCollector"]
+
+logger = logging.getLogger("aiotrainer.data")
 
 T = TypeVar("T")
 
@@ -161,7 +164,10 @@ class DataCollector(Generic[T]):
             callbacks = [self._waiters.pop(k)[1] for k in due]
             self._reset_wake_at()
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:  # a waiter's bug must not break collect()
+                logger.exception("a DataCollector waiter callback raised")
 
     def __repr__(self) -> str:
         return (

@@ -77,6 +77,11 @@ class DataUsersDict(UserDict[str, DataUser[Any]], PersistentStateMixin):
         super().__setitem__(key, item)
         self._data_collectors_dict[key] = item.collector
 
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._data_collectors_dict.pop(key, None)
+        self._data_collectors_dict.release(key)
+
     def __missing__(self, key: str) -> DataUser[Any]:
         raise UnknownNameError("data user", key, self.data)
 

@@ -26,12 +26,13 @@ B = TypeVar("B", bound=DataBuffer[Any, Any])
 class DataUserStatistics:
     """Counters of one data stream.
 
-    ``collected == pending + stored + dropped`` holds whenever producers are quiet:
-    every item collected is waiting, in the buffer, or counted as dropped.
+    ``collected + restored == pending + stored + dropped`` holds whenever producers
+    are quiet: every item collected (or loaded from a checkpoint) is waiting, in the
+    buffer, or counted as dropped.
     """
 
     collected: int
-    """Items collected since start (restored checkpoints do not count)."""
+    """Items collected since start."""
     pending: int
     """Items collected and not yet moved into the buffer."""
     stored: int
@@ -42,6 +43,8 @@ class DataUserStatistics:
     """The part of ``dropped`` lost to a full collector queue."""
     dropped_in_buffer: int
     """The part of ``dropped`` evicted or rejected by the buffer."""
+    restored: int = 0
+    """Items the buffer held after the last ``load_state()``."""
 
 
 class _Staged:
@@ -88,6 +91,7 @@ class DataUser(PersistentStateMixin, Generic[B]):
         self._timestamps: deque[float] = deque(maxlen=buffer.max_size)
         self._lock = threading.RLock()
         self._dropped_in_buffer = 0
+        self._restored = 0
         # len(buffer) as of the last update(), readable without the lock: the
         # scheduler's pre-check reads it on the event loop.
         self.stored_hint = 0
@@ -159,6 +163,7 @@ class DataUser(PersistentStateMixin, Generic[B]):
                 dropped=in_queue + self._dropped_in_buffer,
                 dropped_in_queue=in_queue,
                 dropped_in_buffer=self._dropped_in_buffer,
+                restored=self._restored,
             )
 
     def save_state(self, path: Path) -> None:
@@ -196,11 +201,15 @@ class DataUser(PersistentStateMixin, Generic[B]):
     def load_state(self, path: Path) -> None:
         """Load what :meth:`save_state` wrote (trusted input: pickle)."""
         with self._lock:
+            before = len(self._buffer)
             self._buffer.load_state(path / "buffer")
             with open(path / "timestamps.pkl", "rb") as f:
                 stamps: list[float] = pickle.load(f)
             self._timestamps = deque(stamps, maxlen=self._buffer.max_size)
             self.stored_hint = len(self._buffer)
+            # what the buffer held before is replaced: count it as dropped
+            self._dropped_in_buffer += before
+            self._restored += len(self._buffer)
 
     def __repr__(self) -> str:
         return f"<DataUser buffer={type(self._buffer).__name__} len={len(self)}>"

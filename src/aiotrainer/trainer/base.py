@@ -39,8 +39,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
     :param condition: an extra :class:`~aiotrainer.Condition` (aiotrainer's
         addition, keyword-only), e.g. ``MinInterval(5.0)``; it must hold too.
     :raises TypeError: for arguments of the wrong type.
-    :raises ValueError: for negative sizes or counts, or a size or count without a
-        condition data user.
+    :raises ValueError: for negative sizes or counts.
     """
 
     _training_models: TrainingModelsDict
@@ -73,16 +72,10 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
                 MinNewData(training_condition_data_user, min_new_data_count),
             ]
         else:
-            # validate the numbers even when they are not used
+            # Validate the numbers even though, as in pamiq-core, they are ignored
+            # without a condition data user.
             MinBufferSize("-", min_buffer_size)
             MinNewData("-", min_new_data_count)
-            if min_buffer_size or min_new_data_count:
-                raise ValueError(
-                    f"{name}: min_buffer_size={min_buffer_size} and "
-                    f"min_new_data_count={min_new_data_count} need a "
-                    "training_condition_data_user to count in; expected a data user "
-                    "name or both 0"
-                )
         self._retrieved_model_names: set[str] = set()
         self._training_condition_data_user = training_condition_data_user
         self._min_buffer_size = min_buffer_size
@@ -214,6 +207,8 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
             if not extra.is_satisfied(self.condition_context()):
                 return False
         if self._training_condition_data_user is None:
+            if extra is None:
+                return True  # pamiq-core: always trainable, nothing recorded
             trainable = True
         else:
             data_user = self.get_data_user(self._training_condition_data_user)

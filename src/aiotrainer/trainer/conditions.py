@@ -73,13 +73,20 @@ class Readiness:
     deadline: float | None = None
 
     @staticmethod
-    def combine_waits(parts: Iterable[Readiness]) -> Readiness:
-        """Not ready; wake on whatever would wake any of ``parts``."""
+    def combine_waits(
+        parts: Iterable[Readiness], *, need_all: bool = False
+    ) -> Readiness:
+        """Not ready; wake on whatever would wake any of ``parts``.
+
+        With ``need_all`` (every part must hold), a data user's wake total is the
+        largest the parts ask for: counts only grow, so none can hold before it.
+        """
         totals: dict[str, int] = {}
         deadline: float | None = None
+        pick = max if need_all else min
         for p in parts:
             for name, total in p.wake_totals.items():
-                totals[name] = min(totals.get(name, total), total)
+                totals[name] = pick(totals.get(name, total), total)
             if p.deadline is not None:
                 deadline = p.deadline if deadline is None else min(deadline, p.deadline)
         return Readiness(False, totals, deadline)
@@ -344,7 +351,7 @@ class AllOf(_Compound):
 
     def precheck(self, ctx: ConditionContext) -> Readiness:
         waits = [r for r in (c.precheck(ctx) for c in self.conditions) if not r.ready]
-        return READY if not waits else Readiness.combine_waits(waits)
+        return READY if not waits else Readiness.combine_waits(waits, need_all=True)
 
     def is_satisfied(self, ctx: ConditionContext) -> bool:
         return all(c.is_satisfied(ctx) for c in self.conditions)
