@@ -143,6 +143,7 @@ class TrainerService:
         self._recheck_interval = check_seconds(
             "recheck_interval", recheck_interval, allow_zero=False
         )
+        self._owns_executor = executor is None
         if executor is None:
             executor = LocalExecutor(max_workers, cancel_timeout=self._shutdown_timeout)
         elif not isinstance(executor, Executor):
@@ -383,6 +384,9 @@ class TrainerService:
                 await self._shutdown(scheduler, gate)
                 tg.cancel_scope.cancel()
         finally:
+            if self._owns_executor:
+                assert isinstance(self._executor, LocalExecutor)
+                await self._executor.aclose()
             # Only a service that started saves on the way out: one whose restore
             # failed must not write its fresh state over what it failed to load.
             if self._save_on_shutdown and self._store is not None and self._started_at:

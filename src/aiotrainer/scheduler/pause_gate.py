@@ -57,6 +57,9 @@ class PauseGate:
         self._lock = threading.Lock()
         self._running = 0
         self._parked = 0
+        # Bumped by every release of parked threads: a thread parked in an older
+        # generation was already counted out when it was released.
+        self._generation = 0
 
     @property
     def paused(self) -> bool:
@@ -79,8 +82,9 @@ class PauseGate:
             return False
         self._paused = True
         self._resumed = anyio.Event()
-        if not self._released:
-            self._thread_resumed.clear()
+        with self._lock:
+            if not self._released:
+                self._thread_resumed.clear()
         return True
 
     async def pause(self) -> bool:
@@ -100,14 +104,22 @@ class PauseGate:
         if not self._paused:
             return False
         self._paused = False
-        self._thread_resumed.set()
+        self._unpark_all()
         self._resumed.set()
         return True
 
     def release_threads(self) -> None:
         """Let parked runs continue for good, paused or not (used at shutdown)."""
         self._released = True
-        self._thread_resumed.set()
+        self._unpark_all()
+
+    def _unpark_all(self) -> None:
+        # Parked threads count as running from this moment, before they wake:
+        # a pause() right after must wait for them to park again or finish.
+        with self._lock:
+            self._generation += 1
+            self._parked = 0
+            self._thread_resumed.set()
 
     async def wait_resumed(self) -> None:
         """Return when the gate is open."""
@@ -160,16 +172,18 @@ class PauseGate:
 
     def park_if_paused(self) -> None:
         """Block the calling worker thread while the gate is paused."""
-        if self._thread_resumed.is_set():
-            return
-        with self._lock:
-            self._parked += 1
-        self._call(self._notify)
-        try:
-            self._thread_resumed.wait()
-        finally:
+        resumed = self._thread_resumed
+        while not resumed.is_set():
             with self._lock:
-                self._parked -= 1
+                if resumed.is_set():
+                    return
+                self._parked += 1
+                generation = self._generation
+            self._call(self._notify)
+            resumed.wait()
+            with self._lock:
+                if generation == self._generation:  # not yet counted out
+                    self._parked -= 1
 
     def _notify(self) -> None:
         self._changed.set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import anyio
@@ -17,6 +16,7 @@ from ..status import TrainerState, TrainerStatus
 from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
+from ._slots import Slots
 from .executor import Executor
 from .pause_gate import PauseGate
 from .policy import ErrorPolicy
@@ -103,6 +103,7 @@ class Scheduler:
         self._recheck_interval = recheck_interval
         self._tracks = {name: _Track() for name in trainers}
         self._model_locks: dict[str, anyio.Lock] = {}
+        self._slots = Slots(executor.max_workers)
         self._dispatching = True
         self._cancel_scope: anyio.CancelScope | None = None
 
@@ -184,12 +185,27 @@ class Scheduler:
                 after_false = False
                 continue
             track.state = TrainerState.QUEUED
-            async with AsyncExitStack() as locks:
-                for lock in self._locks_for(trainer):
-                    await locks.enter_async_context(lock)
-                if gate.paused or not self._dispatching:
-                    continue
-                outcome = await self._run_once(name, trainer, track)
+            locks = self._locks_for(trainer)
+            held: list[anyio.Lock] = []
+            try:
+                for lock in locks:
+                    try:
+                        lock.acquire_nowait()  # no trip through the loop if free
+                    except anyio.WouldBlock:
+                        await lock.acquire()
+                    held.append(lock)
+                # A run counts as in flight only once it has a worker: pause()
+                # must not wait for runs queued behind a parked one.
+                await self._slots.acquire()
+                try:
+                    if gate.paused or not self._dispatching:
+                        continue
+                    outcome = await self._run_once(name, trainer, track)
+                finally:
+                    self._slots.release()
+            finally:
+                for lock in reversed(held):
+                    lock.release()
             if outcome is None:  # failed
                 if not await self._handle_failure(name, track, policy):
                     return

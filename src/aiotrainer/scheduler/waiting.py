@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,13 +36,11 @@ async def wait_for_readiness(
         for name, total in readiness.wake_totals.items():
             collector = data_users[name].collector
             registered.append((collector, collector.add_waiter(total, wake)))
-        timeout = (
-            math.inf
-            if readiness.deadline is None
-            else max(0.0, readiness.deadline - time.time())
-        )
-        with anyio.move_on_after(timeout):
+        if readiness.deadline is None:
             await event.wait()
+        else:
+            with anyio.move_on_after(max(0.0, readiness.deadline - time.time())):
+                await event.wait()
     finally:
         for collector, token in registered:
             collector.remove_waiter(token)
