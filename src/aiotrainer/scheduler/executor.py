@@ -67,7 +67,7 @@ class _Job(Generic[T]):
         self.gate = gate
         self.loop = loop
         self.future: asyncio.Future[T] = loop.create_future()
-        self.done = asyncio.Event()
+        self.done: asyncio.Event | None = None  # made only if someone must wait
         self.lock = threading.Lock()
         self.state = _PENDING
 
@@ -97,7 +97,8 @@ class _Job(Generic[T]):
     def finish(self, result: Any, error: BaseException | None) -> None:
         """On the loop: hand the outcome to the awaiting task, free the slot."""
         self.state = _DONE
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
         self.executor._release()
         if not self.future.done():
             if error is not None:
@@ -181,9 +182,11 @@ class LocalExecutor:
             if not started:
                 self._release()
                 raise
-            with anyio.move_on_after(self.cancel_timeout, shield=True):
-                await job.done.wait()
-            if not job.done.is_set():
+            if job.state != _DONE:
+                job.done = asyncio.Event()
+                with anyio.move_on_after(self.cancel_timeout, shield=True):
+                    await job.done.wait()
+            if job.state != _DONE:
                 self.abandoned += 1
                 if on_abandoned is not None:
                     on_abandoned()
@@ -200,6 +203,8 @@ class LocalExecutor:
         self._slots.release()
 
     def _ensure_thread(self) -> None:
+        if len(self._threads) >= self._slots.held:
+            return  # workers only end on aclose(), which empties the list
         alive = [t for t in self._threads if t.is_alive()]
         if len(alive) < self._slots.held:
             thread = threading.Thread(

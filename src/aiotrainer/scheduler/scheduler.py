@@ -168,8 +168,14 @@ class Scheduler:
         return Readiness(False, totals, readiness.deadline)
 
     def _locks_for(self, trainer: Trainer) -> list[anyio.Lock]:
-        names = sorted(trainer.retrieved_model_names)
-        return [self._model_locks.setdefault(n, anyio.Lock()) for n in names]
+        locks = self._model_locks
+        out = []
+        for name in sorted(trainer.retrieved_model_names):
+            lock = locks.get(name)
+            if lock is None:
+                lock = locks[name] = anyio.Lock()
+            out.append(lock)
+        return out
 
     async def _drive(self, name: str, trainer: Trainer) -> None:
         track = self._tracks[name]
