@@ -13,7 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("collect", "idle", "latency", "dispatch", "parallel", "pause")
+BENCHMARKS = (
+    "collect",
+    "idle",
+    "latency",
+    "dispatch",
+    "parallel",
+    "pause",
+    "checkpoint",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
