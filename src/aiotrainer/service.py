@@ -62,6 +62,18 @@ def _named(kind: str, value: object, item_type: type) -> dict[str, Any]:
     return out
 
 
+def _with_message(exc: Exception, message: str) -> Exception:
+    """A copy of ``exc``, same type and attributes, with another message.
+
+    Not ``type(exc)(message)``: an error class may take other arguments
+    (``UnknownNameError(kind, name, known)``).
+    """
+    copy = type(exc).__new__(type(exc))
+    copy.args = (message,)
+    copy.__dict__.update(exc.__dict__)
+    return copy
+
+
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     out: list[BaseException] = []
     for exc in group.exceptions:
@@ -162,7 +174,7 @@ class TrainerService:
                 trainer.attach_data_users(self.data_users)
             except (KeyError, ValueError, TypeError) as exc:
                 message = exc.args[0] if exc.args else str(exc)
-                raise type(exc)(f"trainer {name!r}: {message}") from exc
+                raise _with_message(exc, f"trainer {name!r}: {message}") from exc
 
         self._configure_state(
             state_dir,
@@ -373,16 +385,21 @@ class TrainerService:
         try:
             await self._open_state()
             async with anyio.create_task_group() as tg:
-                await tg.start(scheduler.run)
-                if self._save_interval is not None:
-                    tg.start_soon(self._save_periodically, name="periodic saving")
-                self._started_at = time.time()
-                self._state = ServiceState.RUNNING
-                self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
-                task_status.started()
-                await self._stop_requested.wait()
-                await self._shutdown(scheduler, gate)
-                tg.cancel_scope.cancel()
+                try:
+                    await tg.start(scheduler.run)
+                    if self._save_interval is not None:
+                        tg.start_soon(self._save_periodically, name="periodic saving")
+                    self._started_at = time.time()
+                    self._state = ServiceState.RUNNING
+                    self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
+                    task_status.started()
+                    await self._stop_requested.wait()
+                    await self._shutdown(scheduler, gate)
+                    tg.cancel_scope.cancel()
+                finally:
+                    # Cancelled from outside too: a run parked at a pause point
+                    # must go on, or the executor would wait for it in vain.
+                    gate.release_threads()
         finally:
             if self._owns_executor:
                 assert isinstance(self._executor, LocalExecutor)
@@ -414,6 +431,11 @@ class TrainerService:
                 gate.statistics().running,
                 self._shutdown_timeout,
             )
+            if self._owns_executor:
+                # They had their shutdown_timeout: the cancellation that follows
+                # must not wait for them as long again.
+                assert isinstance(self._executor, LocalExecutor)
+                self._executor.cancel_timeout = 0.0
 
     # -- state ---------------------------------------------------------------------
 
@@ -608,9 +630,17 @@ class TrainerService:
         async with self._transition:
             if self._state is not ServiceState.RUNNING:
                 return
-            gate.pause_nowait()
-            await gate.wait_quiescent()
-            await anyio.to_thread.run_sync(self.trainers.on_paused)
+            paused_here = gate.pause_nowait()
+            try:
+                await gate.wait_quiescent()
+                await anyio.to_thread.run_sync(self.trainers.on_paused)
+            except BaseException:
+                # Cancelled, or an on_paused() raised: the pause did not happen.
+                # A gate left closed would hold every trainer while the state says
+                # running and resume() does nothing.
+                if paused_here:
+                    gate.resume()
+                raise
             self._state = ServiceState.PAUSED
             self._hub.emit(ServiceEvent(EventKind.PAUSED))
 
@@ -624,10 +654,14 @@ class TrainerService:
         async with self._transition:
             if self._state is not ServiceState.PAUSED:
                 return
-            await anyio.to_thread.run_sync(self.trainers.on_resumed)
-            gate.resume()
-            self._state = ServiceState.RUNNING
-            self._hub.emit(ServiceEvent(EventKind.RESUMED))
+            try:
+                await anyio.to_thread.run_sync(self.trainers.on_resumed)
+            finally:
+                # An on_resumed() that raises must not keep the service paused
+                # for good: every later resume() would call it and fail again.
+                gate.resume()
+                self._state = ServiceState.RUNNING
+                self._hub.emit(ServiceEvent(EventKind.RESUMED))
 
     # -- inspection --------------------------------------------------------------
 

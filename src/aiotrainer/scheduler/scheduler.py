@@ -42,10 +42,12 @@ class _Track:
     last_error: str | None = None
     last_exception: BaseException | None = None
 
-    def snapshot(self, paused: bool) -> TrainerStatus:
+    def snapshot(self, paused: bool, quiescent: bool) -> TrainerStatus:
         state = self.state
         if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
             state = TrainerState.PAUSED
+        elif quiescent and state is TrainerState.RUNNING:
+            state = TrainerState.PARKED
         return TrainerStatus(
             state=state,
             runs=self.runs,
@@ -111,8 +113,13 @@ class Scheduler:
 
     def trainer_statuses(self) -> dict[str, TrainerStatus]:
         """Each trainer's status."""
-        paused = self._gate.paused
-        return {name: t.snapshot(paused) for name, t in self._tracks.items()}
+        stats = self._gate.statistics()
+        # Paused with every run in flight parked: each running trainer is parked.
+        quiescent = stats.paused and 0 < stats.running <= stats.parked
+        return {
+            name: t.snapshot(stats.paused, quiescent)
+            for name, t in self._tracks.items()
+        }
 
     @property
     def running(self) -> int:
