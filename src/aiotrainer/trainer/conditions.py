@@ -155,16 +155,15 @@ def _number(name: str, value: object, *, allow_zero: bool) -> float:
     return x
 
 
-class MinBufferSize(Condition):
-    """The data user holds at least ``size`` items.
+class _CountOnDataUser(Condition):
+    """A count of items in one data user, bounded by its buffer's capacity."""
 
-    :param data_user: the data user's name.
-    :param size: an int >= 0.
-    """
+    _argument: str  # the Trainer argument it maps, for messages
+    _what: str  # what is counted, for messages
 
-    def __init__(self, data_user: str, size: int) -> None:
+    def __init__(self, data_user: str, count: int) -> None:
         self.data_user = _check_name(data_user)
-        self.size = _count("min_buffer_size", size, 0)
+        self.count = _count(self._argument, count, 0)
 
     @property
     def data_user_names(self) -> frozenset[str]:
@@ -173,55 +172,59 @@ class MinBufferSize(Condition):
     def validate(self, trainer: str, data_users: Mapping[str, DataUser[Any]]) -> None:
         super().validate(trainer, data_users)
         capacity = data_users[self.data_user].buffer.max_size
-        if capacity is not None and self.size > capacity:
+        if capacity is not None and self.count > capacity:
             raise ValueError(
-                f"trainer {trainer!r} needs min_buffer_size={self.size} items in data "
-                f"user {self.data_user!r}, whose buffer holds at most {capacity}; "
-                f"expected min_buffer_size <= {capacity}"
+                f"trainer {trainer!r} needs {self._argument}={self.count} "
+                f"{self._what} in data user {self.data_user!r}, whose buffer holds "
+                f"at most {capacity}; expected {self._argument} <= {capacity}"
             )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.data_user!r}, {self.count})"
+
+
+class MinBufferSize(_CountOnDataUser):
+    """The data user holds at least ``size`` items.
+
+    :param data_user: the data user's name.
+    :param size: an int >= 0, at most the buffer's capacity.
+    """
+
+    _argument = "min_buffer_size"
+    _what = "items"
+
+    def __init__(self, data_user: str, size: int) -> None:
+        super().__init__(data_user, size)
+
+    @property
+    def size(self) -> int:
+        """The number of items needed."""
+        return self.count
 
     def precheck(self, ctx: ConditionContext) -> Readiness:
         user = ctx.data_users[self.data_user]
         could_hold = user.stored_hint + user.collector.pending
-        if could_hold >= self.size:
+        if could_hold >= self.count:
             return READY
-        missing = self.size - could_hold
+        missing = self.count - could_hold
         return Readiness(False, {self.data_user: user.collector.collected + missing})
 
     def is_satisfied(self, ctx: ConditionContext) -> bool:
-        return len(ctx.data_users[self.data_user]) >= self.size
-
-    def __repr__(self) -> str:
-        return f"MinBufferSize({self.data_user!r}, {self.size})"
+        return len(ctx.data_users[self.data_user]) >= self.count
 
 
-class MinNewData(Condition):
+class MinNewData(_CountOnDataUser):
     """At least ``count`` items arrived since the trainer was last trainable.
 
+    A data user keeps the timestamps of at most its buffer's capacity, so it can
+    never count more new items than that: a larger ``count`` is refused.
+
     :param data_user: the data user's name.
-    :param count: an int >= 0.
+    :param count: an int >= 0, at most the buffer's capacity.
     """
 
-    def __init__(self, data_user: str, count: int) -> None:
-        self.data_user = _check_name(data_user)
-        self.count = _count("min_new_data_count", count, 0)
-
-    @property
-    def data_user_names(self) -> frozenset[str]:
-        return frozenset({self.data_user})
-
-    def validate(self, trainer: str, data_users: Mapping[str, DataUser[Any]]) -> None:
-        super().validate(trainer, data_users)
-        # A data user keeps the timestamps of at most max_size items, so it can
-        # never count more new items than that: the trainer would never train
-        # (and the pre-check, which counts collected items, would keep waking it).
-        capacity = data_users[self.data_user].buffer.max_size
-        if capacity is not None and self.count > capacity:
-            raise ValueError(
-                f"trainer {trainer!r} needs min_new_data_count={self.count} new items "
-                f"in data user {self.data_user!r}, whose buffer holds at most "
-                f"{capacity}; expected min_new_data_count <= {capacity}"
-            )
+    _argument = "min_new_data_count"
+    _what = "new items"
 
     def precheck(self, ctx: ConditionContext) -> Readiness:
         collected = ctx.data_users[self.data_user].collector.collected
@@ -233,9 +236,6 @@ class MinNewData(Condition):
     def is_satisfied(self, ctx: ConditionContext) -> bool:
         user = ctx.data_users[self.data_user]
         return user.count_data_added_since(ctx.previous_training_time) >= self.count
-
-    def __repr__(self) -> str:
-        return f"MinNewData({self.data_user!r}, {self.count})"
 
 
 class MinInterval(Condition):
