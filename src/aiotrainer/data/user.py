@@ -6,6 +6,7 @@ import pickle
 import shutil
 import tempfile
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,10 +53,12 @@ class _Staged:
 
     def __init__(self, save: Callable[[Path], None]) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="aiotrainer-stage-"))
+        # removed when this object goes away, even if the writer is never called
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         try:
             save(self._dir / "buffer")
         except BaseException:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._cleanup()
             raise
 
     def move_into(self, path: Path) -> None:
@@ -63,7 +66,7 @@ class _Staged:
             for entry in self._dir.iterdir():
                 shutil.move(str(entry), str(path / entry.name))
         finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._cleanup()
 
 
 def _stage(save: Callable[[Path], None]) -> _Staged:
