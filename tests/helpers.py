@@ -21,7 +21,17 @@ from typing import Any
 import anyio
 
 import aiotrainer
-from aiotrainer import Condition, InferenceModel, Trainer, TrainingModel
+from aiotrainer import (
+    Condition,
+    EventKind,
+    EventStream,
+    InferenceModel,
+    SequentialBuffer,
+    ServiceEvent,
+    Trainer,
+    TrainerService,
+    TrainingModel,
+)
 
 __all__ = [
     "CountingInference",
@@ -31,6 +41,8 @@ __all__ = [
     "LoopSignal",
     "NoopTrainer",
     "block_on",
+    "make_service",
+    "next_event",
     "park_until",
     "steps",
 ]
@@ -328,3 +340,31 @@ def park_until(
             trainer.journal.record(trainer.label, "step")
 
     return body
+
+
+def make_service(*trainers: InstrumentedTrainer, **kwargs: Any) -> TrainerService:
+    """A service with ``trainers`` under their labels, a model for each name they
+    retrieve, a ``"buf"`` buffer unless ``buffers=`` says otherwise, and a
+    ``shutdown_timeout`` of :data:`DEADLINE` unless given."""
+    models = {
+        name: CountingModel() for t in trainers for name in t.model_names
+    } | kwargs.pop("models", {})
+    buffers = kwargs.pop("buffers", {"buf": SequentialBuffer(1000)})
+    kwargs.setdefault("shutdown_timeout", DEADLINE)
+    return TrainerService(
+        models=models,
+        buffers=buffers,
+        trainers={t.label: t for t in trainers},
+        **kwargs,
+    )
+
+
+async def next_event(
+    stream: EventStream, kind: EventKind, trainer: str | None = None
+) -> ServiceEvent:
+    """The next event of ``kind`` (for ``trainer``) in ``stream``."""
+    with anyio.fail_after(DEADLINE):
+        async for event in stream:
+            if event.kind is kind and (trainer is None or event.trainer == trainer):
+                return event
+    raise AssertionError(f"the stream ended before a {kind} event")

@@ -21,7 +21,6 @@ from aiotrainer import (
     EventKind,
     EventStream,
     SequentialBuffer,
-    ServiceEvent,
     ServiceState,
     ServiceStateError,
     ServiceStatus,
@@ -31,11 +30,12 @@ from aiotrainer import (
 )
 from helpers import (
     DEADLINE,
-    CountingModel,
     InstrumentedTrainer,
     Journal,
     NoopTrainer,
     block_on,
+    make_service,
+    next_event,
     park_until,
     steps,
 )
@@ -53,31 +53,6 @@ def release() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
-
-
-async def next_event(
-    stream: EventStream, kind: EventKind, trainer: str | None = None
-) -> ServiceEvent:
-    """The next event of ``kind`` (for ``trainer``) in ``stream``."""
-    with anyio.fail_after(DEADLINE):
-        async for event in stream:
-            if event.kind is kind and (trainer is None or event.trainer == trainer):
-                return event
-    raise AssertionError(f"the stream ended before a {kind} event")
-
-
-def make_service(*trainers: InstrumentedTrainer, **kwargs: Any) -> TrainerService:
-    models = {
-        name: CountingModel() for t in trainers for name in t.model_names
-    } | kwargs.pop("models", {})
-    buffers = kwargs.pop("buffers", {"buf": SequentialBuffer(1000)})
-    kwargs.setdefault("shutdown_timeout", DEADLINE)
-    return TrainerService(
-        models=models,
-        buffers=buffers,
-        trainers={t.label: t for t in trainers},
-        **kwargs,
-    )
 
 
 class TestLifeCycle:

@@ -49,12 +49,12 @@ class PauseGate:
         self._call = LoopCaller()
         self._paused = False
         self._released = False
-        self._thread_resumed = threading.Event()
-        self._thread_resumed.set()
         self._resumed = anyio.Event()
         self._resumed.set()
         self._changed = anyio.Event()
         self._lock = threading.Lock()
+        self._unparked = threading.Condition(self._lock)
+        self._blocking = False  # pause points block: paused and not released
         self._running = 0
         self._parked = 0
         # Bumped by every release of parked threads: a thread parked in an older
@@ -84,7 +84,7 @@ class PauseGate:
         self._resumed = anyio.Event()
         with self._lock:
             if not self._released:
-                self._thread_resumed.clear()
+                self._blocking = True
         return True
 
     async def pause(self) -> bool:
@@ -119,7 +119,8 @@ class PauseGate:
         with self._lock:
             self._generation += 1
             self._parked = 0
-            self._thread_resumed.set()
+            self._blocking = False
+            self._unparked.notify_all()
 
     async def wait_resumed(self) -> None:
         """Return when the gate is open."""
@@ -172,18 +173,19 @@ class PauseGate:
 
     def park_if_paused(self) -> None:
         """Block the calling worker thread while the gate is paused."""
-        resumed = self._thread_resumed
-        while not resumed.is_set():
-            with self._lock:
-                if resumed.is_set():
-                    return
+        if not self._blocking:  # the fast path, without the lock
+            return
+        with self._unparked:
+            while self._blocking:
                 self._parked += 1
                 generation = self._generation
-            self._call(self._notify)
-            resumed.wait()
-            with self._lock:
-                if generation == self._generation:  # not yet counted out
-                    self._parked -= 1
+                self._call(self._notify)
+                # Wait for the release that counts this thread out, not for a
+                # flag: resume() then pause() before this thread wakes would
+                # leave a flag as it was, and this thread asleep while counted
+                # as running, and the pause waiting for it for ever.
+                while generation == self._generation:
+                    self._unparked.wait()
 
     def _notify(self) -> None:
         self._changed.set()

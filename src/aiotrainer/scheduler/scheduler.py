@@ -154,23 +154,37 @@ class Scheduler:
 
     # -- the per-trainer task --------------------------------------------------
 
-    def _precheck(self, trainer: Trainer, after_false: bool) -> Readiness:
+    def _collected(self, trainer: Trainer) -> dict[str, int]:
+        """The collected counts of the data users that could change its answer."""
+        users = self._users
+        if _overrides_is_trainable(trainer):
+            return {n: u.collector.collected for n, u in users.items()}
+        condition = trainer.trainability_condition
+        names = condition.data_user_names if condition is not None else ()
+        return {n: users[n].collector.collected for n in names}
+
+    def _precheck(
+        self, trainer: Trainer, seen_before_no: Mapping[str, int] | None
+    ) -> Readiness:
+        """``seen_before_no``: the collected counts taken before a run whose
+        ``is_trainable()`` said no (``None`` if the last run did not say no)."""
         opaque = _overrides_is_trainable(trainer)
         condition = None if opaque else trainer.trainability_condition
-        users = self._users
         if opaque:
-            if not after_false:
+            if seen_before_no is None:
                 return Readiness(True)
-            totals = {n: u.collector.collected + 1 for n, u in users.items()}
+            totals = {n: c + 1 for n, c in seen_before_no.items()}
             return Readiness(False, totals, time.time() + self._recheck_interval)
         if condition is None:
             return Readiness(True)
         readiness = condition.precheck(trainer.condition_context())
-        if not after_false:
+        if seen_before_no is None:
             return readiness
         # The worker said no although the counters said maybe: wait for new data
-        # (or the condition's deadline) instead of dispatching again at once.
-        floor = {n: users[n].collector.collected + 1 for n in condition.data_user_names}
+        # (or the condition's deadline) instead of dispatching again at once. New
+        # means collected after the counts taken before that run: items that came
+        # while it ran may be what it lacked, and wake it at once.
+        floor = {n: c + 1 for n, c in seen_before_no.items()}
         totals = {n: max(t, readiness.wake_totals.get(n, t)) for n, t in floor.items()}
         return Readiness(False, totals, readiness.deadline)
 
@@ -188,14 +202,14 @@ class Scheduler:
         track = self._tracks[name]
         policy = self._policies.get(name, ErrorPolicy())
         gate = self._gate
-        after_false = False
+        seen_before_no: dict[str, int] | None = None
         while self._dispatching:
             await gate.wait_resumed()
-            readiness = self._precheck(trainer, after_false)
+            readiness = self._precheck(trainer, seen_before_no)
             if not readiness.ready:
                 track.state = TrainerState.WAITING
                 await wait_for_readiness(readiness, self._users)
-                after_false = False
+                seen_before_no = None
                 continue
             track.state = TrainerState.QUEUED
             locks = self._locks_for(trainer)
@@ -213,6 +227,7 @@ class Scheduler:
                 try:
                     if gate.paused or not self._dispatching:
                         continue
+                    seen = self._collected(trainer)
                     outcome = await self._run_once(name, trainer, track)
                 finally:
                     self._slots.release()
@@ -224,7 +239,7 @@ class Scheduler:
                     return
                 continue
             track.consecutive_failures = 0
-            after_false = not outcome
+            seen_before_no = None if outcome else seen
 
     async def _run_once(
         self, name: str, trainer: Trainer, track: _Track
