@@ -386,12 +386,13 @@ class TrainerService:
             await self._open_state()
             async with anyio.create_task_group() as tg:
                 try:
-                    await tg.start(scheduler.run)
-                    if self._save_interval is not None:
-                        tg.start_soon(self._save_periodically, name="periodic saving")
+                    # Announced first: the trainers' own events may follow at once.
                     self._started_at = time.time()
                     self._state = ServiceState.RUNNING
                     self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
+                    await tg.start(scheduler.run)
+                    if self._save_interval is not None:
+                        tg.start_soon(self._save_periodically, name="periodic saving")
                     task_status.started()
                     await self._stop_requested.wait()
                     await self._shutdown(scheduler, gate)

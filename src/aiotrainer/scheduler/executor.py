@@ -30,8 +30,8 @@ class Executor(Protocol):
 
     The scheduler only ever does ``await executor.run(fn)``; the local thread pool
     is the first implementation, a distributed one (Ray) can come later. The
-    service calls ``await executor.aclose()`` when it stops, if the executor has
-    that method.
+    service closes the executor it made itself when it stops; one passed to it
+    stays the caller's to close.
     """
 
     @property
