@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 from pydantic import BaseModel
 
@@ -53,6 +54,19 @@ def release() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
+
+
+async def assert_no_worker_thread_left(before: set[threading.Thread]) -> None:
+    """The service's worker threads started since ``before`` have ended (they end
+    once the service has closed its pool; joined here, bounded)."""
+    workers = [
+        t
+        for t in set(threading.enumerate()) - before
+        if t.name.startswith("aiotrainer-worker-")
+    ]
+    for thread in workers:
+        await anyio.to_thread.run_sync(thread.join, DEADLINE)
+    assert [t.name for t in workers if t.is_alive()] == []
 
 
 class TestLifeCycle:
@@ -573,6 +587,7 @@ class TestShutdown:
         self, journal: Journal, release: threading.Event
     ) -> None:
         baseline = asyncio.all_tasks()
+        threads_before = set(threading.enumerate())
         slow = InstrumentedTrainer("slow", journal, body=block_on(release, 0.3))
         service = make_service(slow)
         with anyio.fail_after(DEADLINE):
@@ -580,17 +595,21 @@ class TestShutdown:
                 await tg.start(service.run_until_stopped)
                 await journal.wait_count("slow", "blocking", 1)
                 tg.cancel_scope.cancel()
-        # train() returned (on its own, 0.3 s later) before the task group exited
-        assert journal.in_flight() == 0
-        assert journal.count("slow", "trained") == 1
-        assert asyncio.all_tasks() == baseline
-        assert service.state is ServiceState.STOPPED
+            # train() returned (on its own, 0.3 s later) before the group exited
+            assert journal.in_flight() == 0
+            assert journal.count("slow", "trained") == 1
+            assert asyncio.all_tasks() == baseline
+            assert service.state is ServiceState.STOPPED
+            await assert_no_worker_thread_left(threads_before)
 
     async def test_cancelling_a_paused_service_releases_parked_runs(
         self, journal: Journal, release: threading.Event
     ) -> None:
         baseline = asyncio.all_tasks()
-        long = InstrumentedTrainer("long", journal, body=park_until(release, 0.001, 1))
+        threads_before = set(threading.enumerate())
+        long = InstrumentedTrainer(
+            "long", journal, body=park_until(release, 0.001, 0.3)
+        )
         service = make_service(long, shutdown_timeout=2)
         with anyio.fail_after(DEADLINE):
             async with anyio.create_task_group() as tg:
@@ -603,6 +622,8 @@ class TestShutdown:
         assert time.monotonic() - started < 1.5
         assert journal.in_flight() == 0
         assert asyncio.all_tasks() == baseline
+        with anyio.fail_after(DEADLINE):
+            await assert_no_worker_thread_left(threads_before)
 
 
 class TestStatus:
@@ -834,13 +855,31 @@ class TestStress:
             max_workers=2,
         )
 
+        # Producers go in chunks, one per pause/resume cycle, so that collecting
+        # overlaps every cycle (free-running, they would hog the GIL and be done
+        # in the first few cycles).
+        chunk = self.PER_PRODUCER // self.CYCLES
+        cycles_done = [0]
+        paced = threading.Condition()
+
         def produce(collector: aiotrainer.DataCollector[Any], producer: int) -> None:
             try:
                 collect = collector.collect
-                for seq in range(self.PER_PRODUCER):
-                    collect((producer, seq))
+                for k in range(self.CYCLES):
+                    for seq in range(k * chunk, (k + 1) * chunk):
+                        collect((producer, seq))
+                    with paced:
+                        if not paced.wait_for(
+                            lambda k=k: cycles_done[0] > k, timeout=DEADLINE
+                        ):
+                            return  # the loop gave up; the counts will say so
             finally:  # an exception here fails the test (filterwarnings=error)
                 journal.record("producers", "done")
+
+        def cycle_done(n: int) -> None:
+            with paced:
+                cycles_done[0] = n
+                paced.notify_all()
 
         violations: list[tuple[int, int]] = []
         async with service:
@@ -861,12 +900,14 @@ class TestStress:
                         violations.append((cycle, busy))
                     with anyio.fail_after(DEADLINE):
                         await service.resume()
+                    cycle_done(cycle + 1)
                 await journal.wait_until(
                     lambda: journal.count("producers", "done") == 4, within=60
                 )
             finally:
+                cycle_done(self.CYCLES)  # never leave a producer waiting
                 for thread in threads:
-                    thread.join(timeout=60)
+                    thread.join(timeout=DEADLINE)
             assert not any(t.is_alive() for t in threads)
             with anyio.fail_after(DEADLINE):
                 await service.stop()
