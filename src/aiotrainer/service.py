@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -32,11 +32,19 @@ from .state import snapshot as _snapshot
 from .state.checkpoint import Checkpoint
 from .state.errors import CheckpointNotFoundError, CheckpointSaveError
 from .state.store import StateStore
-from .status import BufferStatus, ServiceState, ServiceStatus
+from .status import (
+    BufferStatus,
+    ServiceState,
+    ServiceStatus,
+    TrainerState,
+    TrainerStatus,
+)
 from .trainer.base import Trainer
 from .trainer.dicts import TrainersDict
 
 __all__ = ["TrainerService"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("aiotrainer.service")
 
@@ -186,6 +194,7 @@ class TrainerService:
             strict,
         )
         self._state = ServiceState.CREATED
+        self._housekeeping: anyio.CapacityLimiter | None = None
         self._hub = EventHub()
         self._stack: AsyncExitStack | None = None
         self._gate: PauseGate | None = None
@@ -445,11 +454,21 @@ class TrainerService:
         """The checkpoint store (once started with a ``state_dir``)."""
         return self._store
 
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        """Run our own blocking work (disk I/O, pause hooks) in a worker thread.
+
+        Its own small limiter, apart from the trainers' pool: a pause hook must
+        run even while every trainer worker is parked.
+        """
+        if self._housekeeping is None:
+            self._housekeeping = anyio.CapacityLimiter(2)
+        return await anyio.to_thread.run_sync(fn, limiter=self._housekeeping)
+
     async def _open_state(self) -> None:
         if self._state_dir is not None:
             keep_last, keep_every = self._keep
             root = self._state_dir
-            self._store = await anyio.to_thread.run_sync(
+            self._store = await self._in_thread(
                 lambda: StateStore(root, keep_last=keep_last, keep_every=keep_every)
             )
         if self._resume_from is not None:
@@ -470,7 +489,7 @@ class TrainerService:
                 raise
             return store.verify(checkpoint)
 
-        checkpoint = await anyio.to_thread.run_sync(find_and_verify)
+        checkpoint = await self._in_thread(find_and_verify)
         if checkpoint is None:
             logger.info("no checkpoint in %s yet: starting fresh", self._state_dir)
             return
@@ -485,7 +504,7 @@ class TrainerService:
         )
         for difference in differences:
             logger.warning("restoring %s: %s (skipped)", checkpoint.name, difference)
-        await anyio.to_thread.run_sync(
+        await self._in_thread(
             lambda: _restore.load(
                 checkpoint,
                 to_load,
@@ -547,7 +566,7 @@ class TrainerService:
         try:
             async with self._quiesced():
                 try:
-                    writer = await anyio.to_thread.run_sync(
+                    writer = await self._in_thread(
                         lambda: _snapshot.capture(
                             self.training_models.data,
                             self.data_users,
@@ -566,7 +585,7 @@ class TrainerService:
                     n: u.collector.collected for n, u in self.data_users.items()
                 },
             )
-            checkpoint = await anyio.to_thread.run_sync(
+            checkpoint = await self._in_thread(
                 lambda: store.save(writer, metadata=metadata)
             )
         except CheckpointSaveError as exc:
@@ -634,7 +653,7 @@ class TrainerService:
             paused_here = gate.pause_nowait()
             try:
                 await gate.wait_quiescent()
-                await anyio.to_thread.run_sync(self.trainers.on_paused)
+                await self._in_thread(self.trainers.on_paused)
             except BaseException:
                 # Cancelled, or an on_paused() raised: the pause did not happen.
                 # A gate left closed would hold every trainer while the state says
@@ -656,7 +675,7 @@ class TrainerService:
             if self._state is not ServiceState.PAUSED:
                 return
             try:
-                await anyio.to_thread.run_sync(self.trainers.on_resumed)
+                await self._in_thread(self.trainers.on_resumed)
             finally:
                 # An on_resumed() that raises must not keep the service paused
                 # for good: every later resume() would call it and fail again.
@@ -679,11 +698,26 @@ class TrainerService:
                 dropped=stats.dropped,
             )
         scheduler = self._scheduler
+        if scheduler is None:
+            idle = TrainerStatus(
+                state=TrainerState.STOPPED,
+                runs=0,
+                skipped=0,
+                failures=0,
+                last_start=None,
+                last_end=None,
+                last_duration=None,
+                last_error=None,
+            )
+            trainers = dict.fromkeys(self.trainers, idle)
+        else:
+            trainers = scheduler.trainer_statuses()
         return ServiceStatus(
             state=self._state,
             max_workers=self._executor.max_workers,
             running_trainers=0 if scheduler is None else scheduler.running,
-            trainers={} if scheduler is None else scheduler.trainer_statuses(),
+            trainers=trainers,
+            abandoned_runs=getattr(self._executor, "abandoned", 0),
             buffers=buffers,
             started_at=self._started_at,
             last_checkpoint=(

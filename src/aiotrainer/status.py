@@ -86,3 +86,5 @@ class ServiceStatus(_Model):
     started_at: float | None
     last_checkpoint: str | None = None
     last_save_error: str | None = None
+    abandoned_runs: int = 0
+    """Runs that outlived their cancellation bound; their threads ran on alone."""

@@ -228,6 +228,7 @@ class Scheduler:
                     if gate.paused or not self._dispatching:
                         continue
                     seen = self._collected(trainer)
+                    mark = trainer._training_mark()
                     outcome = await self._run_once(name, trainer, track)
                 finally:
                     self._slots.release()
@@ -235,7 +236,7 @@ class Scheduler:
                 for lock in reversed(held):
                     lock.release()
             if outcome is None:  # failed
-                if not await self._handle_failure(name, track, policy):
+                if not await self._handle_failure(name, trainer, track, policy, mark):
                     return
                 continue
             track.consecutive_failures = 0
@@ -293,7 +294,12 @@ class Scheduler:
         return bool(trained)
 
     async def _handle_failure(
-        self, name: str, track: _Track, policy: ErrorPolicy
+        self,
+        name: str,
+        trainer: Trainer,
+        track: _Track,
+        policy: ErrorPolicy,
+        mark: tuple[float, dict[str, int]],
     ) -> bool:
         """Apply the policy; return whether the trainer goes on."""
         error = track.last_exception
@@ -308,6 +314,8 @@ class Scheduler:
         )
         if action == "retry":
             track.state = TrainerState.RETRYING
+            # retry on the same data: undo what the failed run's is_trainable() took
+            trainer._restore_training_mark(mark)
             await anyio.sleep(policy.delay(track.consecutive_failures))
             return True
         if action == "disable":

@@ -222,6 +222,15 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
             self._mark_trained()
         return trainable
 
+    def _training_mark(self) -> tuple[float, dict[str, int]]:
+        """What :meth:`is_trainable` records, to undo it if the run then fails."""
+        return self._previous_training_time, dict(self._collected_at_previous_training)
+
+    def _restore_training_mark(self, mark: tuple[float, dict[str, int]]) -> None:
+        """Undo what a failed run's :meth:`is_trainable` recorded (for a retry)."""
+        self._previous_training_time = mark[0]
+        self._collected_at_previous_training = dict(mark[1])
+
     def _mark_trained(self) -> None:
         users = getattr(self, "_data_users", None)
         if users is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections import UserDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..data.dicts import DataUsersDict
@@ -13,6 +15,8 @@ from ..thread_events import ThreadEventMixin
 from .base import Trainer
 
 __all__ = ["TrainersDict"]
+
+logger = logging.getLogger("aiotrainer.trainer")
 
 
 class TrainersDict(UserDict[str, Trainer], PersistentStateMixin, ThreadEventMixin):
@@ -47,14 +51,18 @@ class TrainersDict(UserDict[str, Trainer], PersistentStateMixin, ThreadEventMixi
             trainer.attach_data_users(data_users)
 
     def on_paused(self) -> None:
-        """Call ``on_paused()`` on every trainer."""
-        for trainer in self.values():
-            trainer.on_paused()
+        """Call ``on_paused()`` on every trainer, even after one raised.
+
+        :raises BaseException: the first error, once every trainer was called.
+        """
+        _call_all(t.on_paused for t in self.values())
 
     def on_resumed(self) -> None:
-        """Call ``on_resumed()`` on every trainer."""
-        for trainer in self.values():
-            trainer.on_resumed()
+        """Call ``on_resumed()`` on every trainer, even after one raised.
+
+        :raises BaseException: the first error, once every trainer was called.
+        """
+        _call_all(t.on_resumed for t in self.values())
 
     def save_state(self, path: Path) -> None:
         """Save each trainer into ``path/<name>``."""
@@ -66,3 +74,17 @@ class TrainersDict(UserDict[str, Trainer], PersistentStateMixin, ThreadEventMixi
         """Load each trainer from ``path/<name>``."""
         for name, trainer in self.items():
             trainer.load_state(path / name)
+
+
+def _call_all(hooks: Iterable[Callable[[], None]]) -> None:
+    first: Exception | None = None
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as exc:
+            if first is None:
+                first = exc
+            else:
+                logger.exception("another trainer hook failed too")
+    if first is not None:
+        raise first
