@@ -193,6 +193,8 @@ class TrainerService:
             resume_from,
             strict,
         )
+        self._periodic: anyio.CancelScope | None = None
+        self._restore_cancel_timeout: float | None = None
         self._state = ServiceState.CREATED
         self._housekeeping: anyio.CapacityLimiter | None = None
         self._hub = EventHub()
@@ -401,6 +403,7 @@ class TrainerService:
                     self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
                     await tg.start(scheduler.run)
                     if self._save_interval is not None:
+                        self._periodic = anyio.CancelScope()
                         tg.start_soon(self._save_periodically, name="periodic saving")
                     task_status.started()
                     await self._stop_requested.wait()
@@ -414,6 +417,9 @@ class TrainerService:
             if self._owns_executor:
                 assert isinstance(self._executor, LocalExecutor)
                 await self._executor.aclose()
+            elif self._restore_cancel_timeout is not None:
+                assert isinstance(self._executor, LocalExecutor)
+                self._executor.cancel_timeout = self._restore_cancel_timeout
             # Only a service that started saves on the way out: one whose restore
             # failed must not write its fresh state over what it failed to load.
             if self._save_on_shutdown and self._store is not None and self._started_at:
@@ -430,6 +436,8 @@ class TrainerService:
     async def _shutdown(self, scheduler: Scheduler, gate: PauseGate) -> None:
         self._state = ServiceState.STOPPING
         self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPING))
+        if self._periodic is not None:
+            self._periodic.cancel()  # the final save comes after the runs end
         scheduler.stop_dispatching()
         gate.release_threads()
         with anyio.move_on_after(self._shutdown_timeout) as scope:
@@ -441,10 +449,11 @@ class TrainerService:
                 gate.statistics().running,
                 self._shutdown_timeout,
             )
-            if self._owns_executor:
+            if isinstance(self._executor, LocalExecutor):
                 # They had their shutdown_timeout: the cancellation that follows
-                # must not wait for them as long again.
-                assert isinstance(self._executor, LocalExecutor)
+                # must not wait for them as long again (nor for ever, with a
+                # caller's executor whose cancel_timeout is infinite).
+                self._restore_cancel_timeout = self._executor.cancel_timeout
                 self._executor.cancel_timeout = 0.0
 
     # -- state ---------------------------------------------------------------------
@@ -523,8 +532,14 @@ class TrainerService:
     async def _quiesced(self) -> AsyncIterator[None]:
         """Hold trainers still (no run in flight but parked ones) for a capture."""
         gate = self._gate
-        if gate is None or self._state in (ServiceState.STOPPING, ServiceState.STOPPED):
-            yield  # nothing is dispatched any more
+        if gate is None or self._state is ServiceState.STOPPED:
+            yield  # nothing runs any more
+            return
+        if self._state is ServiceState.STOPPING:
+            # nothing new is dispatched; wait out the runs still finishing (the
+            # shutdown bounds them), so no model is captured mid-train()
+            await gate.wait_idle()
+            yield
             return
         async with self._transition:
             paused_here = gate.pause_nowait()
@@ -608,6 +623,12 @@ class TrainerService:
 
     async def _save_periodically(self) -> None:
         assert self._save_interval is not None
+        assert self._periodic is not None
+        with self._periodic:
+            await self._save_periodically_forever()
+
+    async def _save_periodically_forever(self) -> None:
+        assert self._save_interval is not None
         while True:
             await anyio.sleep(self._save_interval)
             if self._store is None:
@@ -653,6 +674,8 @@ class TrainerService:
             paused_here = gate.pause_nowait()
             try:
                 await gate.wait_quiescent()
+                if self._state is not ServiceState.RUNNING:
+                    return  # shutdown began meanwhile: it owns the gate now
                 await self._in_thread(self.trainers.on_paused)
             except BaseException:
                 # Cancelled, or an on_paused() raised: the pause did not happen.
@@ -661,8 +684,9 @@ class TrainerService:
                 if paused_here:
                     gate.resume()
                 raise
-            self._state = ServiceState.PAUSED
-            self._hub.emit(ServiceEvent(EventKind.PAUSED))
+            if self._state is ServiceState.RUNNING:
+                self._state = ServiceState.PAUSED
+                self._hub.emit(ServiceEvent(EventKind.PAUSED))
 
     async def resume(self) -> None:
         """Resume after :meth:`pause`: call ``on_resumed()`` on each trainer, then
@@ -680,8 +704,9 @@ class TrainerService:
                 # An on_resumed() that raises must not keep the service paused
                 # for good: every later resume() would call it and fail again.
                 gate.resume()
-                self._state = ServiceState.RUNNING
-                self._hub.emit(ServiceEvent(EventKind.RESUMED))
+                if self._state is ServiceState.PAUSED:  # not stopping meanwhile
+                    self._state = ServiceState.RUNNING
+                    self._hub.emit(ServiceEvent(EventKind.RESUMED))
 
     # -- inspection --------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ __all__ = ["Executor", "LocalExecutor"]
 T = TypeVar("T")
 
 _PENDING, _RUNNING, _CANCELLED, _DONE = range(4)
+logger = logging.getLogger("aiotrainer.scheduler")
 _worker_ids = itertools.count(1)
 
 
@@ -53,7 +55,17 @@ class Executor(Protocol):
 class _Job(Generic[T]):
     """One call of ``fn()``: submitted on the loop, run in a worker thread."""
 
-    __slots__ = ("done", "executor", "fn", "future", "gate", "lock", "loop", "state")
+    __slots__ = (
+        "done",
+        "error",
+        "executor",
+        "fn",
+        "future",
+        "gate",
+        "lock",
+        "loop",
+        "state",
+    )
 
     def __init__(
         self,
@@ -70,6 +82,7 @@ class _Job(Generic[T]):
         self.done: asyncio.Event | None = None  # made only if someone must wait
         self.lock = threading.Lock()
         self.state = _PENDING
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         """In a worker thread: run ``fn`` unless the caller gave up first."""
@@ -97,6 +110,7 @@ class _Job(Generic[T]):
     def finish(self, result: Any, error: BaseException | None) -> None:
         """On the loop: hand the outcome to the awaiting task, free the slot."""
         self.state = _DONE
+        self.error = error
         if self.done is not None:
             self.done.set()
         self.executor._release()
@@ -190,6 +204,12 @@ class LocalExecutor:
                 self.abandoned += 1
                 if on_abandoned is not None:
                     on_abandoned()
+            elif job.error is not None:
+                # nobody awaits the result any more: do not lose the error
+                logger.error(
+                    "a run raised while its caller was being cancelled",
+                    exc_info=job.error,
+                )
             raise
 
     async def aclose(self) -> None:

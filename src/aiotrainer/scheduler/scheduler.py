@@ -188,6 +188,18 @@ class Scheduler:
         totals = {n: max(t, readiness.wake_totals.get(n, t)) for n, t in floor.items()}
         return Readiness(False, totals, readiness.deadline)
 
+    def _warn_late_retrieval(
+        self, name: str, trainer: Trainer, locked: frozenset[str]
+    ) -> None:
+        late = sorted(trainer.retrieved_model_names - locked)
+        logger.warning(
+            "trainer %r retrieved model(s) %s during a run; that run held no lock "
+            "on them, so a trainer sharing them may have run at the same time. "
+            "Retrieve models in on_training_models_attached(): later runs lock them.",
+            name,
+            ", ".join(map(repr, late)),
+        )
+
     def _locks_for(self, trainer: Trainer) -> list[anyio.Lock]:
         locks = self._model_locks
         out = []
@@ -212,6 +224,7 @@ class Scheduler:
                 seen_before_no = None
                 continue
             track.state = TrainerState.QUEUED
+            locked_names = trainer.retrieved_model_names
             locks = self._locks_for(trainer)
             held: list[anyio.Lock] = []
             try:
@@ -235,6 +248,8 @@ class Scheduler:
             finally:
                 for lock in reversed(held):
                     lock.release()
+            if trainer.retrieved_model_names != locked_names:
+                self._warn_late_retrieval(name, trainer, locked_names)
             if outcome is None:  # failed
                 if not await self._handle_failure(name, trainer, track, policy, mark):
                     return

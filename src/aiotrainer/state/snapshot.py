@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from ..data.user import DataUser
 from ..model.interface import TrainingModel
 from ..trainer.base import Trainer
+from . import _atomic
 from ._atomic import TMP_PREFIX
 
 __all__ = ["SECTIONS", "STATE_FORMAT", "capture", "describe"]
@@ -49,6 +51,38 @@ def describe(
     }
 
 
+class _Capture:
+    """A snapshot taken now, laid out into a checkpoint directory later.
+
+    Models and trainers were saved into a staging directory under the store's
+    root, named and locked like the store's own temporary directories: another
+    store opened on the root (a listing, a second service) leaves it alone, and a
+    crash's leftover is cleaned like theirs. Dropping an unused capture removes it.
+    """
+
+    def __init__(self, staging: Path, lock_fd: int | None, deferred: dict[str, Writer]):
+        self._staging = staging
+        self._deferred = deferred
+        self._cleanup = weakref.finalize(self, _discard, staging, lock_fd)
+
+    def __call__(self, directory: Path) -> None:
+        try:
+            for section in (SECTIONS["models"], SECTIONS["trainers"]):
+                (self._staging / section).rename(directory / section)
+            data_dir = directory / SECTIONS["data_users"]
+            data_dir.mkdir()
+            for name, writer in self._deferred.items():
+                writer(data_dir / name)
+        finally:
+            self._cleanup()
+
+
+def _discard(staging: Path, lock_fd: int | None) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    if lock_fd is not None:
+        _atomic.unlock(lock_fd)
+
+
 def capture(
     models: Mapping[str, TrainingModel[Any]],
     data_users: Mapping[str, DataUser[Any]],
@@ -60,11 +94,11 @@ def capture(
 
     Call it while trainers are quiesced. Data users snapshot in memory (a copy of
     item references); models and trainers have no such hook, so they save into a
-    staging directory under ``staging_root`` (named like the store's temporary
-    directories, so a crash's leftover is cleaned like theirs). The writer moves
-    the staged files into place and writes the in-memory snapshots.
+    locked staging directory under ``staging_root``. The writer moves the staged
+    files into place and writes the in-memory snapshots.
     """
     staging = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}capture-", dir=staging_root))
+    lock_fd = _atomic.lock_dir_nowait(staging)  # ours alone: nobody else has it
     try:
         (staging / SECTIONS["models"]).mkdir()
         (staging / SECTIONS["trainers"]).mkdir()
@@ -74,18 +108,6 @@ def capture(
             trainer.save_state(staging / SECTIONS["trainers"] / name)
         deferred = {name: user.capture_state() for name, user in data_users.items()}
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging, lock_fd)
         raise
-
-    def write(directory: Path) -> None:
-        try:
-            for section in (SECTIONS["models"], SECTIONS["trainers"]):
-                (staging / section).rename(directory / section)
-            data_dir = directory / SECTIONS["data_users"]
-            data_dir.mkdir()
-            for name, writer in deferred.items():
-                writer(data_dir / name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    return write
+    return _Capture(staging, lock_fd, deferred)
