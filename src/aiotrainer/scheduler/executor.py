@@ -183,8 +183,12 @@ class LocalExecutor:
         :return: what ``fn()`` returned; its exception is raised here.
         """
         await self._slots.acquire()
-        job = _Job(self, fn, gate, asyncio.get_running_loop())
-        self._ensure_thread()
+        try:
+            job = _Job(self, fn, gate, asyncio.get_running_loop())
+            self._ensure_thread()  # may fail: "can't start new thread"
+        except BaseException:
+            self._slots.release()
+            raise
         self._queue.put(job)
         try:
             return await job.future
