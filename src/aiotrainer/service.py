@@ -15,7 +15,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
-from ._validate import check_int, check_seconds
+from ._validate import check_seconds
 from .data.buffer import DataBuffer
 from .data.dicts import DataCollectorsDict, DataUsersDict
 from .errors import format_choices
@@ -27,10 +27,8 @@ from .scheduler.executor import Executor, LocalExecutor
 from .scheduler.pause_gate import PauseGate
 from .scheduler.policy import ErrorPolicy
 from .scheduler.scheduler import Scheduler
-from .state import restore as _restore
-from .state import snapshot as _snapshot
-from .state.checkpoint import Checkpoint
-from .state.errors import CheckpointNotFoundError, CheckpointSaveError
+from .state.checkpointing import Checkpointer, CheckpointOptions
+from .state.restore import RestoreReport
 from .state.store import StateStore
 from .status import (
     BufferStatus,
@@ -80,6 +78,14 @@ def _with_message(exc: Exception, message: str) -> Exception:
     copy.args = (message,)
     copy.__dict__.update(exc.__dict__)
     return copy
+
+
+def _as_path(name: str, value: object) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be a path or None, got {value!r}")
+    return Path(value)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -184,14 +190,22 @@ class TrainerService:
                 message = exc.args[0] if exc.args else str(exc)
                 raise _with_message(exc, f"trainer {name!r}: {message}") from exc
 
-        self._configure_state(
-            state_dir,
-            save_interval,
-            save_on_shutdown,
-            keep_last,
-            keep_every,
-            resume_from,
-            strict,
+        self._checkpoints = Checkpointer(
+            CheckpointOptions(
+                state_dir=_as_path("state_dir", state_dir),
+                save_interval=save_interval,
+                save_on_shutdown=save_on_shutdown,
+                keep_last=keep_last,
+                keep_every=keep_every,
+                resume_from=resume_from,
+                strict=strict,
+            ),
+            models=self.training_models,
+            data_users=self.data_users,
+            trainers=self.trainers,
+            in_thread=self._in_thread,
+            quiesced=self._quiesced,
+            emit=self._hub_emit,
         )
         self._periodic: anyio.CancelScope | None = None
         self._restore_cancel_timeout: float | None = None
@@ -206,66 +220,6 @@ class TrainerService:
         self._transition = anyio.Lock()
         self._failure: TrainerFailedError | None = None
         self._started_at: float | None = None
-
-    def _configure_state(
-        self,
-        state_dir: str | os.PathLike[str] | None,
-        save_interval: float | None,
-        save_on_shutdown: bool,
-        keep_last: int | None,
-        keep_every: int | None,
-        resume_from: str | os.PathLike[str] | None,
-        strict: bool,
-    ) -> None:
-        if state_dir is not None and not isinstance(state_dir, str | os.PathLike):
-            raise TypeError(f"state_dir must be a path or None, got {state_dir!r}")
-        if save_interval is not None:
-            save_interval = check_seconds(
-                "save_interval", save_interval, allow_zero=False
-            )
-        check_int("keep_last", keep_last, minimum=1, optional=True)
-        check_int("keep_every", keep_every, minimum=1, optional=True)
-        for flag, value in (("save_on_shutdown", save_on_shutdown), ("strict", strict)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{flag} must be a bool, got {value!r}")
-        if resume_from is not None and not isinstance(resume_from, str | os.PathLike):
-            raise TypeError(
-                f"resume_from must be 'latest', a checkpoint name or a path, "
-                f"got {resume_from!r}"
-            )
-        if state_dir is None:
-            needs = [
-                n
-                for n, v in (
-                    ("save_interval", save_interval),
-                    ("keep_last", keep_last),
-                    ("keep_every", keep_every),
-                )
-                if v is not None
-            ]
-            if resume_from == "latest":
-                needs.append("resume_from='latest'")
-            if needs:
-                raise ValueError(
-                    f"{', '.join(needs)} need a state_dir to keep checkpoints in; "
-                    "expected state_dir='path/to/checkpoints'"
-                )
-        self._state_dir = None if state_dir is None else Path(state_dir)
-        self._save_interval = save_interval
-        self._save_on_shutdown = save_on_shutdown and state_dir is not None
-        self._keep = (keep_last, keep_every)
-        self._resume_from = resume_from
-        self._strict = strict
-        self._store: StateStore | None = None
-        self._save_lock = anyio.Lock()
-        self._last_checkpoint: Checkpoint | None = None
-        self._last_save_error: str | None = None
-        self.last_save_held: float | None = None
-        """Seconds trainers were held quiesced by the last save (the capture)."""
-        self.last_save_duration: float | None = None
-        """Seconds the last save took in all (capture + disk)."""
-        self.restore_report: _restore.RestoreReport | None = None
-        """What the start-up restore loaded and left out, if it ran."""
 
     @staticmethod
     def _coerce_policies(
@@ -394,7 +348,7 @@ class TrainerService:
             recheck_interval=self._recheck_interval,
         )
         try:
-            await self._open_state()
+            await self._checkpoints.open()
             async with anyio.create_task_group() as tg:
                 try:
                     # Announced first: the trainers' own events may follow at once.
@@ -402,7 +356,7 @@ class TrainerService:
                     self._state = ServiceState.RUNNING
                     self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
                     await tg.start(scheduler.run)
-                    if self._save_interval is not None:
+                    if self._checkpoints.options.save_interval is not None:
                         self._periodic = anyio.CancelScope()
                         tg.start_soon(self._save_periodically, name="periodic saving")
                     task_status.started()
@@ -422,10 +376,10 @@ class TrainerService:
                 self._executor.cancel_timeout = self._restore_cancel_timeout
             # Only a service that started saves on the way out: one whose restore
             # failed must not write its fresh state over what it failed to load.
-            if self._save_on_shutdown and self._store is not None and self._started_at:
+            if self._checkpoints.saves_on_shutdown and self._started_at:
                 with anyio.CancelScope(shield=True):
                     with anyio.move_on_after(self._shutdown_timeout):
-                        await self._save_final()
+                        await self._checkpoints.save_final()
             self._state = ServiceState.STOPPED
             self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
             self._hub.close()
@@ -456,12 +410,35 @@ class TrainerService:
                 self._restore_cancel_timeout = self._executor.cancel_timeout
                 self._executor.cancel_timeout = 0.0
 
+    async def _save_periodically(self) -> None:
+        assert self._periodic is not None
+        with self._periodic:  # cancelled when shutdown begins
+            await self._checkpoints.save_periodically()
+
+    def _hub_emit(self, event: ServiceEvent) -> None:
+        self._hub.emit(event)
+
     # -- state ---------------------------------------------------------------------
 
     @property
     def store(self) -> StateStore | None:
         """The checkpoint store (once started with a ``state_dir``)."""
-        return self._store
+        return self._checkpoints.store
+
+    @property
+    def last_save_held(self) -> float | None:
+        """Seconds trainers were held quiesced by the last save (the capture)."""
+        return self._checkpoints.last_save_held
+
+    @property
+    def last_save_duration(self) -> float | None:
+        """Seconds the last save took in all (capture + disk)."""
+        return self._checkpoints.last_save_duration
+
+    @property
+    def restore_report(self) -> RestoreReport | None:
+        """What the start-up restore loaded and left out, if it ran."""
+        return self._checkpoints.restore_report
 
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         """Run our own blocking work (disk I/O, pause hooks) in a worker thread.
@@ -472,61 +449,6 @@ class TrainerService:
         if self._housekeeping is None:
             self._housekeeping = anyio.CapacityLimiter(2)
         return await anyio.to_thread.run_sync(fn, limiter=self._housekeeping)
-
-    async def _open_state(self) -> None:
-        if self._state_dir is not None:
-            keep_last, keep_every = self._keep
-            root = self._state_dir
-            self._store = await self._in_thread(
-                lambda: StateStore(root, keep_last=keep_last, keep_every=keep_every)
-            )
-        if self._resume_from is not None:
-            await self._restore(self._resume_from)
-
-    async def _restore(self, ref: str | os.PathLike[str]) -> None:
-        store = self._store
-
-        def find_and_verify() -> Checkpoint | None:
-            if store is None:
-                path = Path(ref).absolute()
-                return StateStore(path.parent).verify(path)
-            try:
-                checkpoint = store.resolve(ref)
-            except CheckpointNotFoundError:
-                if ref == "latest":
-                    return None
-                raise
-            return store.verify(checkpoint)
-
-        checkpoint = await self._in_thread(find_and_verify)
-        if checkpoint is None:
-            logger.info("no checkpoint in %s yet: starting fresh", self._state_dir)
-            return
-        to_load, differences = _restore.check_match(
-            checkpoint,
-            {
-                "models": self.training_models.keys(),
-                "data_users": self.data_users.keys(),
-                "trainers": self.trainers.keys(),
-            },
-            strict=self._strict,
-        )
-        for difference in differences:
-            logger.warning("restoring %s: %s (skipped)", checkpoint.name, difference)
-        await self._in_thread(
-            lambda: _restore.load(
-                checkpoint,
-                to_load,
-                models=self.training_models.data,
-                data_users=self.data_users,
-                trainers=self.trainers,
-            )
-        )
-        self.restore_report = _restore.RestoreReport(
-            checkpoint=str(checkpoint.path), loaded=to_load, differences=differences
-        )
-        self._last_checkpoint = checkpoint
-        logger.info("restored state from %s", checkpoint.path)
 
     @asynccontextmanager
     async def _quiesced(self) -> AsyncIterator[None]:
@@ -562,91 +484,7 @@ class TrainerService:
         :raises CheckpointSaveError: when the write fails (e.g. the disk is full);
             the service keeps running and status()/events() show the error.
         """
-        store = self._store
-        if store is None:
-            if self._state_dir is None:
-                raise ServiceStateError(
-                    "cannot save: this service has no state_dir; pass "
-                    "TrainerService(..., state_dir='path/to/checkpoints')"
-                )
-            raise ServiceStateError(
-                "cannot save: service not started; use 'async with TrainerService(...)'"
-            )
-        async with self._save_lock:
-            return await self._save(store)
-
-    async def _save(self, store: StateStore) -> Path:
-        started = time.perf_counter()
-        staging_root = store.root
-        try:
-            async with self._quiesced():
-                try:
-                    writer = await self._in_thread(
-                        lambda: _snapshot.capture(
-                            self.training_models.data,
-                            self.data_users,
-                            self.trainers,
-                            staging_root=staging_root,
-                        )
-                    )
-                except Exception as exc:
-                    raise CheckpointSaveError(store.root, exc) from exc
-            held = time.perf_counter() - started
-            metadata = _snapshot.describe(
-                self.training_models.keys(),
-                self.data_users.keys(),
-                self.trainers.keys(),
-                collected={
-                    n: u.collector.collected for n, u in self.data_users.items()
-                },
-            )
-            checkpoint = await self._in_thread(
-                lambda: store.save(writer, metadata=metadata)
-            )
-        except CheckpointSaveError as exc:
-            self._last_save_error = str(exc)
-            logger.error("checkpoint failed: %s", exc)
-            self._hub.emit(ServiceEvent(EventKind.SAVE_FAILED, error=str(exc)))
-            raise
-        self._last_checkpoint = checkpoint
-        self._last_save_error = None
-        self.last_save_held = held
-        self.last_save_duration = time.perf_counter() - started
-        self._hub.emit(
-            ServiceEvent(
-                EventKind.SAVED,
-                path=str(checkpoint.path),
-                duration=self.last_save_duration,
-            )
-        )
-        return checkpoint.path
-
-    async def _save_periodically(self) -> None:
-        assert self._save_interval is not None
-        assert self._periodic is not None
-        with self._periodic:
-            await self._save_periodically_forever()
-
-    async def _save_periodically_forever(self) -> None:
-        assert self._save_interval is not None
-        while True:
-            await anyio.sleep(self._save_interval)
-            if self._store is None:
-                continue
-            try:
-                async with self._save_lock:
-                    await self._save(self._store)
-            except CheckpointSaveError:
-                continue  # reported in status and events; try again next time
-
-    async def _save_final(self) -> None:
-        assert self._store is not None
-        try:
-            async with self._save_lock:
-                path = await self._save(self._store)
-            logger.info("final checkpoint: %s", path)
-        except CheckpointSaveError:
-            pass  # reported
+        return await self._checkpoints.save()
 
     # -- control -----------------------------------------------------------------
 
@@ -747,10 +585,10 @@ class TrainerService:
             started_at=self._started_at,
             last_checkpoint=(
                 None
-                if self._last_checkpoint is None
-                else str(self._last_checkpoint.path)
+                if self._checkpoints.last_checkpoint is None
+                else str(self._checkpoints.last_checkpoint.path)
             ),
-            last_save_error=self._last_save_error,
+            last_save_error=self._checkpoints.last_save_error,
         )
 
     def events(self, *, max_buffer: int = 1024) -> EventStream:
