@@ -645,6 +645,7 @@ class TestStatus:
             "collected": 0,
             "pending": 0,
             "dropped": 0,
+            "restored": 0,
         }
         events = service.events()
         with anyio.fail_after(DEADLINE):
@@ -670,6 +671,7 @@ class TestStatus:
                     "collected": 5,
                     "pending": 0,
                     "dropped": 0,
+                    "restored": 0,
                 }
                 await service.pause()
                 for i in range(15):  # the queue holds 10: 5 are dropped
@@ -684,6 +686,7 @@ class TestStatus:
                     "collected": 20,
                     "pending": 10,
                     "dropped": 5,
+                    "restored": 0,
                 }
                 assert ServiceStatus.model_validate_json(status.model_dump_json()) == (
                     status

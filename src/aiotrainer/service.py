@@ -559,6 +559,7 @@ class TrainerService:
                 collected=stats.collected,
                 pending=stats.pending,
                 dropped=stats.dropped,
+                restored=stats.restored,
             )
         scheduler = self._scheduler
         if scheduler is None:

@@ -66,13 +66,18 @@ class TrainerStatus(_Model):
 
 
 class BufferStatus(_Model):
-    """One data user's counters (``collected == pending + stored + dropped``)."""
+    """One data user's counters.
+
+    ``collected + restored == pending + size + dropped`` once producers are quiet.
+    """
 
     size: int
     max_size: int | None
     collected: int
     pending: int
     dropped: int
+    restored: int = 0
+    """Items loaded from a checkpoint."""
 
 
 class ServiceStatus(_Model):

@@ -64,3 +64,27 @@ def test_accounting_holds_after_load_state(tmp_path: Path) -> None:
     assert (
         stats.collected + stats.restored == stats.pending + stats.stored + stats.dropped
     )
+
+
+async def test_buffer_status_accounts_for_restored_items(tmp_path: Path) -> None:
+    service = TrainerService(
+        buffers={"samples": SequentialBuffer(100)},
+        state_dir=tmp_path,
+        save_on_shutdown=False,
+    )
+    async with service:
+        collector = service.data_collectors.acquire("samples")
+        for i in range(30):
+            collector.collect(i)
+        await service.save_state()
+    again = TrainerService(
+        buffers={"samples": SequentialBuffer(100)},
+        state_dir=tmp_path,
+        resume_from="latest",
+        save_on_shutdown=False,
+    )
+    async with again:
+        again.data_collectors.acquire("samples").collect(99)
+        buf = again.status().buffers["samples"]
+        assert (buf.restored, buf.collected) == (30, 1)
+        assert buf.collected + buf.restored == buf.pending + buf.size + buf.dropped
