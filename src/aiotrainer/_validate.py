@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-__all__ = ["check_int", "check_probability", "check_seconds"]
+__all__ = ["check_component_name", "check_int", "check_probability", "check_seconds"]
 
 
 def check_int(
@@ -55,3 +55,20 @@ def check_seconds(name: str, value: object, *, allow_zero: bool = True) -> float
             f"{name} must be a finite number of seconds {bound}, got {value!r}"
         )
     return s
+
+
+def check_component_name(kind: str, name: object) -> str:
+    """Return ``name`` if it can name a component (and its checkpoint directory).
+
+    :raises TypeError: for a non-str or empty name.
+    :raises ValueError: for a name with a path separator or NUL, or starting with
+        ``.`` (``..`` would write outside the checkpoint).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a {kind}'s name must be a non-empty str, got {name!r}")
+    if name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise ValueError(
+            f"a {kind}'s name names its directory in checkpoints: expected no '/', "
+            f"'\\' or NUL and no leading '.', got {name!r}"
+        )
+    return name

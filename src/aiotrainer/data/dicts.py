@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_component_name
 from ..errors import UnknownNameError
 from ..state.persistence import PersistentStateMixin
 from .buffer import DataBuffer
@@ -68,8 +69,7 @@ class DataUsersDict(UserDict[str, DataUser[Any]], PersistentStateMixin):
         return self._data_collectors_dict
 
     def __setitem__(self, key: str, item: DataUser[Any]) -> None:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"a data user's name must be a non-empty str, got {key!r}")
+        check_component_name("data user", key)
         if not isinstance(item, DataUser):
             raise TypeError(
                 f"data user {key!r} must be a DataUser, got {type(item).__name__}"

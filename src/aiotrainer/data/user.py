@@ -10,7 +10,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -123,12 +122,18 @@ class DataUser(PersistentStateMixin, Generic[B]):
             buffer = self._buffer
             before = len(buffer)
             add = buffer.add
-            for item, _ in items:
-                add(item)
-            self._timestamps.extend(map(itemgetter(1), items))
-            after = len(buffer)
-            self._dropped_in_buffer += before + len(items) - after
-            self.stored_hint = after
+            added = 0
+            try:
+                for item, _ in items:
+                    add(item)
+                    added += 1
+            finally:
+                # An add() that raised loses its item and those after it (they
+                # were drained): count them as dropped, keep the rest consistent.
+                self._timestamps.extend(t for _, t in items[:added])
+                after = len(buffer)
+                self._dropped_in_buffer += before + len(items) - after
+                self.stored_hint = after
             return len(items)
 
     def get_data(self) -> Any:

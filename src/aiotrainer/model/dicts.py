@@ -6,6 +6,7 @@ from collections import UserDict
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_component_name
 from ..errors import UnknownNameError
 from ..state.persistence import PersistentStateMixin
 from .interface import InferenceModel, TrainingModel
@@ -38,8 +39,7 @@ class TrainingModelsDict(UserDict[str, TrainingModel[Any]], PersistentStateMixin
         return self._inference_models_dict
 
     def __setitem__(self, key: str, item: TrainingModel[Any]) -> None:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"a model's name must be a non-empty str, got {key!r}")
+        check_component_name("model", key)
         if not isinstance(item, TrainingModel):
             raise TypeError(
                 f"model {key!r} must be a TrainingModel, got {type(item).__name__}"

@@ -28,7 +28,7 @@ from . import restore as _restore
 from . import snapshot as _snapshot
 from .checkpoint import Checkpoint
 from .errors import CheckpointNotFoundError, CheckpointSaveError
-from .store import StateStore
+from .store import StateStore, verify_checkpoint
 
 __all__ = ["CheckpointOptions", "Checkpointer"]
 
@@ -146,8 +146,7 @@ class Checkpointer:
 
         def find_and_verify() -> Checkpoint | None:
             if store is None:
-                path = Path(ref).absolute()
-                return StateStore(path.parent).verify(path)
+                return verify_checkpoint(ref)  # read-only: no store to open
             try:
                 checkpoint = store.resolve(ref)
             except CheckpointNotFoundError:

@@ -108,3 +108,5 @@ def load(
                 registry[name].load_state(path)
             except Exception as exc:
                 raise StateLoadError(root, _KINDS[section], name, exc) from exc
+    for trainer in trainers.values():
+        trainer._resync_after_restore()

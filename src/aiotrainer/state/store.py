@@ -49,7 +49,7 @@ from .errors import (
 )
 from .retention import RetentionPolicy
 
-__all__ = ["StateStore"]
+__all__ = ["StateStore", "verify_checkpoint"]
 
 _log = logging.getLogger("aiotrainer.state")
 
@@ -344,22 +344,7 @@ class StateStore:
                 )
         else:
             current = self.resolve(checkpoint)
-        for entry in current.files:
-            path = current.path.joinpath(*entry.path.split("/"))
-            try:
-                size, sha256 = _atomic.hash_file(path)
-            except FileNotFoundError:
-                raise CorruptCheckpointError(
-                    current.path, f"file {entry.path!r} is missing", file=entry.path
-                ) from None
-            if size != entry.size:
-                raise _wrong_size(current.path, entry, size)
-            if sha256 != entry.sha256:
-                raise CorruptCheckpointError(
-                    current.path,
-                    f"file {entry.path!r} has sha256 {sha256}, expected {entry.sha256}",
-                    file=entry.path,
-                )
+        _check_files(current)
         return current
 
     # -- housekeeping --------------------------------------------------------------
@@ -417,6 +402,43 @@ class StateStore:
                 self._warned.add(name)
                 _log.warning("skipping %s: %s", path, exc)
             return None
+
+
+def verify_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and fully verify the checkpoint directory ``path``, read-only.
+
+    Unlike opening a :class:`StateStore` on its parent, this creates, changes and
+    cleans nothing: use it for a checkpoint outside any store you own.
+
+    :raises CheckpointNotFoundError: when ``path`` is not a directory.
+    :raises CorruptCheckpointError: naming the first bad file.
+    :raises CheckpointVersionError: when it was written by a newer aiotrainer.
+    """
+    directory = Path(path).absolute()
+    if not directory.is_dir():
+        raise CheckpointNotFoundError(str(path), directory.parent, [])
+    checkpoint = _load(directory)
+    _check_files(checkpoint)
+    return checkpoint
+
+
+def _check_files(current: Checkpoint) -> None:
+    for entry in current.files:
+        path = current.path.joinpath(*entry.path.split("/"))
+        try:
+            size, sha256 = _atomic.hash_file(path)
+        except FileNotFoundError:
+            raise CorruptCheckpointError(
+                current.path, f"file {entry.path!r} is missing", file=entry.path
+            ) from None
+        if size != entry.size:
+            raise _wrong_size(current.path, entry, size)
+        if sha256 != entry.sha256:
+            raise CorruptCheckpointError(
+                current.path,
+                f"file {entry.path!r} has sha256 {sha256}, expected {entry.sha256}",
+                file=entry.path,
+            )
 
 
 def _load(path: Path) -> Checkpoint:

@@ -231,6 +231,22 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         self._previous_training_time = mark[0]
         self._collected_at_previous_training = dict(mark[1])
 
+    def _resync_after_restore(self) -> None:
+        """Line the pre-check's counters up with restored data users.
+
+        Collectors count from 0 in a new process, but restored buffers may hold
+        items newer than the restored previous training time: they count as new
+        for :meth:`is_trainable`, so they must for the pre-check too.
+        """
+        users = getattr(self, "_data_users", None)
+        condition = self.trainability_condition
+        if users is None or condition is None:
+            return
+        for name in condition.data_user_names:
+            user = users[name]
+            new = user.count_data_added_since(self._previous_training_time)
+            self._collected_at_previous_training[name] = user.collector.collected - new
+
     def _mark_trained(self) -> None:
         users = getattr(self, "_data_users", None)
         if users is not None:

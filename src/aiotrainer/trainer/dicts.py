@@ -7,6 +7,7 @@ from collections import UserDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .._validate import check_component_name
 from ..data.dicts import DataUsersDict
 from ..errors import UnknownNameError
 from ..model.dicts import TrainingModelsDict
@@ -23,8 +24,7 @@ class TrainersDict(UserDict[str, Trainer], PersistentStateMixin, ThreadEventMixi
     """Trainers by name; attaching, pausing and saving apply to all of them."""
 
     def __setitem__(self, key: str, item: Trainer) -> None:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"a trainer's name must be a non-empty str, got {key!r}")
+        check_component_name("trainer", key)
         if not isinstance(item, Trainer):
             raise TypeError(
                 f"trainer {key!r} must be a Trainer, got {type(item).__name__}: {item!r}"
