@@ -10,6 +10,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -130,7 +131,8 @@ class DataUser(PersistentStateMixin, Generic[B]):
             finally:
                 # An add() that raised loses its item and those after it (they
                 # were drained): count them as dropped, keep the rest consistent.
-                self._timestamps.extend(t for _, t in items[:added])
+                done = items if added == len(items) else items[:added]
+                self._timestamps.extend(map(itemgetter(1), done))
                 after = len(buffer)
                 self._dropped_in_buffer += before + len(items) - after
                 self.stored_hint = after
