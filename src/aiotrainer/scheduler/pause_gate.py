@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -129,20 +130,17 @@ class PauseGate:
 
     async def wait_quiescent(self) -> None:
         """Return when every run in flight is parked (or none is in flight)."""
-        while True:
-            with self._lock:
-                if self._running <= self._parked:
-                    return
-                if self._changed.is_set():
-                    self._changed = anyio.Event()
-                changed = self._changed
-            await changed.wait()
+        await self._wait_counts(lambda: self._running <= self._parked)
 
     async def wait_idle(self) -> None:
         """Return when no run is in flight at all (parked ones included)."""
+        await self._wait_counts(lambda: self._running == 0)
+
+    async def _wait_counts(self, done: Callable[[], bool]) -> None:
+        # ``done`` reads the counts under the lock; every change sets _changed.
         while True:
             with self._lock:
-                if self._running == 0:
+                if done():
                     return
                 if self._changed.is_set():
                     self._changed = anyio.Event()
