@@ -80,14 +80,6 @@ def _with_message(exc: Exception, message: str) -> Exception:
     return copy
 
 
-def _as_path(name: str, value: object) -> Path | None:
-    if value is None:
-        return None
-    if not isinstance(value, str | os.PathLike):
-        raise TypeError(f"{name} must be a path or None, got {value!r}")
-    return Path(value)
-
-
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     out: list[BaseException] = []
     for exc in group.exceptions:
@@ -190,9 +182,10 @@ class TrainerService:
                 message = exc.args[0] if exc.args else str(exc)
                 raise _with_message(exc, f"trainer {name!r}: {message}") from exc
 
+        self._hub = EventHub()
         self._checkpoints = Checkpointer(
             CheckpointOptions(
-                state_dir=_as_path("state_dir", state_dir),
+                state_dir=state_dir,
                 save_interval=save_interval,
                 save_on_shutdown=save_on_shutdown,
                 keep_last=keep_last,
@@ -205,13 +198,12 @@ class TrainerService:
             trainers=self.trainers,
             in_thread=self._in_thread,
             quiesced=self._quiesced,
-            emit=self._hub_emit,
+            emit=self._hub.emit,
         )
         self._periodic: anyio.CancelScope | None = None
         self._restore_cancel_timeout: float | None = None
         self._state = ServiceState.CREATED
         self._housekeeping: anyio.CapacityLimiter | None = None
-        self._hub = EventHub()
         self._stack: AsyncExitStack | None = None
         self._gate: PauseGate | None = None
         self._scheduler: Scheduler | None = None
@@ -414,9 +406,6 @@ class TrainerService:
         assert self._periodic is not None
         with self._periodic:  # cancelled when shutdown begins
             await self._checkpoints.save_periodically()
-
-    def _hub_emit(self, event: ServiceEvent) -> None:
-        self._hub.emit(event)
 
     # -- state ---------------------------------------------------------------------
 

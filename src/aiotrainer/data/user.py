@@ -69,10 +69,6 @@ class _Staged:
             self._cleanup()
 
 
-def _stage(save: Callable[[Path], None]) -> _Staged:
-    return _Staged(save)
-
-
 class DataUser(PersistentStateMixin, Generic[B]):
     """A buffer, the collector that feeds it, and the timestamps of its items.
 
@@ -192,7 +188,7 @@ class DataUser(PersistentStateMixin, Generic[B]):
             stamps = list(self._timestamps)
             buffer_writer = self._buffer.capture_state()
             if buffer_writer is None:
-                staged = _stage(self._buffer.save_state)
+                staged = _Staged(self._buffer.save_state)
             else:
                 staged = None
 

@@ -42,7 +42,8 @@ InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
 class CheckpointOptions:
     """The checkpoint arguments of :class:`~aiotrainer.TrainerService`, checked."""
 
-    state_dir: Path | None = None
+    state_dir: str | os.PathLike[str] | None = None
+    """Where checkpoints go; stored as a :class:`~pathlib.Path`."""
     save_interval: float | None = None
     save_on_shutdown: bool = True
     keep_last: int | None = None
