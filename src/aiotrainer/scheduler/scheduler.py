@@ -107,7 +107,6 @@ class Scheduler:
         self._model_locks: dict[str, anyio.Lock] = {}
         self._slots = Slots(executor.max_workers)
         self._dispatching = True
-        self._cancel_scope: anyio.CancelScope | None = None
 
     # -- inspection ------------------------------------------------------------
 
@@ -132,18 +131,12 @@ class Scheduler:
         """Start no new run; runs in flight go on."""
         self._dispatching = False
 
-    def cancel(self) -> None:
-        """Cancel every trainer task (runs in flight are awaited, bounded)."""
-        if self._cancel_scope is not None:
-            self._cancel_scope.cancel()
-
     async def run(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Drive every trainer until cancelled."""
         try:
             async with anyio.create_task_group() as tg:
-                self._cancel_scope = tg.cancel_scope
                 for name, trainer in self._trainers.items():
                     tg.start_soon(self._drive, name, trainer, name=f"trainer {name!r}")
                 task_status.started()
@@ -168,13 +161,12 @@ class Scheduler:
     ) -> Readiness:
         """``seen_before_no``: the collected counts taken before a run whose
         ``is_trainable()`` said no (``None`` if the last run did not say no)."""
-        opaque = _overrides_is_trainable(trainer)
-        condition = None if opaque else trainer.trainability_condition
-        if opaque:
+        if _overrides_is_trainable(trainer):
             if seen_before_no is None:
                 return Readiness(True)
             totals = {n: c + 1 for n, c in seen_before_no.items()}
             return Readiness(False, totals, time.time() + self._recheck_interval)
+        condition = trainer.trainability_condition
         if condition is None:
             return Readiness(True)
         readiness = condition.precheck(trainer.condition_context())

@@ -82,7 +82,12 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         self._min_new_data_count = min_new_data_count
         self._previous_training_time = float("-inf")
         self._extra_condition = condition
-        self._pamiq_condition = all_of(*parts) if parts else None
+        # Fixed from here on (the scheduler reads it on every dispatch): the pamiq
+        # pair as one all_of, and the extra condition beside it.
+        both = [c for c in (all_of(*parts) if parts else None, condition) if c]
+        self._condition: Condition | None = (
+            None if not both else (both[0] if len(both) == 1 else all_of(*both))
+        )
         self._collected_at_previous_training: dict[str, int] = {}
         self._completed_runs = 0
 
@@ -168,10 +173,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
     @property
     def trainability_condition(self) -> Condition | None:
         """The built-in condition (the pamiq pair and the extra one), or ``None``."""
-        parts = [c for c in (self._pamiq_condition, self._extra_condition) if c]
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else all_of(*parts)
+        return self._condition
 
     @property
     def retrieved_model_names(self) -> frozenset[str]:
