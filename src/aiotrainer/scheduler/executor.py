@@ -58,23 +58,23 @@ class _Job(Generic[T]):
     __slots__ = (
         "done",
         "error",
-        "executor",
         "fn",
         "future",
         "gate",
         "lock",
         "loop",
+        "release",
         "state",
     )
 
     def __init__(
         self,
-        executor: LocalExecutor,
+        release: Callable[[], None],
         fn: Callable[[], T],
         gate: PauseGate | None,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self.executor = executor
+        self.release = release  # frees the executor's slot
         self.fn = fn
         self.gate = gate
         self.loop = loop
@@ -113,7 +113,7 @@ class _Job(Generic[T]):
         self.error = error
         if self.done is not None:
             self.done.set()
-        self.executor._release()
+        self.release()
         if not self.future.done():
             if error is not None:
                 self.future.set_exception(error)
@@ -184,7 +184,7 @@ class LocalExecutor:
         """
         await self._slots.acquire()
         try:
-            job = _Job(self, fn, gate, asyncio.get_running_loop())
+            job = _Job(self._slots.release, fn, gate, asyncio.get_running_loop())
             self._ensure_thread()  # may fail: "can't start new thread"
         except BaseException:
             self._slots.release()
@@ -198,7 +198,7 @@ class LocalExecutor:
                 if not started:
                     job.state = _CANCELLED
             if not started:
-                self._release()
+                self._slots.release()
                 raise
             if job.state != _DONE:
                 job.done = asyncio.Event()
@@ -223,14 +223,10 @@ class LocalExecutor:
             self._queue.put(None)
         self._queue = SimpleQueue()
 
-    def _release(self) -> None:
-        self._slots.release()
-
     def _ensure_thread(self) -> None:
-        if len(self._threads) >= self._slots.held:
-            return  # workers only end on aclose(), which empties the list
-        alive = [t for t in self._threads if t.is_alive()]
-        if len(alive) < self._slots.held:
+        # A worker per slot held; workers only end on aclose(), which empties
+        # the list, so every thread in it is alive.
+        if len(self._threads) < self._slots.held:
             thread = threading.Thread(
                 target=_work,
                 args=(self._queue,),
@@ -238,8 +234,7 @@ class LocalExecutor:
                 daemon=True,
             )
             thread.start()
-            alive.append(thread)
-        self._threads = alive
+            self._threads.append(thread)
 
 
 def _work(queue: SimpleQueue[_Job[Any] | None]) -> None:
