@@ -26,7 +26,7 @@ from .scheduler.errors import ServiceStateError, TrainerFailedError
 from .scheduler.executor import Executor, LocalExecutor
 from .scheduler.pause_gate import PauseGate
 from .scheduler.policy import ErrorPolicy
-from .scheduler.scheduler import Scheduler
+from .scheduler.scheduler import Scheduler, never_run_status
 from .state.checkpointing import Checkpointer, CheckpointOptions
 from .state.restore import RestoreReport
 from .state.store import StateStore
@@ -34,8 +34,6 @@ from .status import (
     BufferStatus,
     ServiceState,
     ServiceStatus,
-    TrainerState,
-    TrainerStatus,
 )
 from .trainer.base import Trainer
 from .trainer.dicts import TrainersDict
@@ -552,17 +550,7 @@ class TrainerService:
             )
         scheduler = self._scheduler
         if scheduler is None:
-            idle = TrainerStatus(
-                state=TrainerState.STOPPED,
-                runs=0,
-                skipped=0,
-                failures=0,
-                last_start=None,
-                last_end=None,
-                last_duration=None,
-                last_error=None,
-            )
-            trainers = dict.fromkeys(self.trainers, idle)
+            trainers = dict.fromkeys(self.trainers, never_run_status())
         else:
             trainers = scheduler.trainer_statuses()
         return ServiceStatus(

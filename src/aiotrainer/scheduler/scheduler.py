@@ -60,6 +60,11 @@ class _Track:
         )
 
 
+def never_run_status() -> TrainerStatus:
+    """The status of a trainer whose scheduler has not started."""
+    return _Track(state=TrainerState.STOPPED).snapshot(paused=False, quiescent=False)
+
+
 def _overrides_is_trainable(trainer: Trainer) -> bool:
     return type(trainer).is_trainable is not Trainer.is_trainable
 
