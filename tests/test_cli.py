@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from aiotrainer import StateStore
+from aiotrainer import CheckpointStore
 from aiotrainer.cli import main
 
 
-def _store_with_two(tmp_path: Path) -> StateStore:
-    store = StateStore(tmp_path / "state")
+def _store_with_two(tmp_path: Path) -> CheckpointStore:
+    store = CheckpointStore(tmp_path / "state")
     for text in ("one", "two"):
         store.save(lambda d, t=text: (d / "x.txt").write_text(t))
     return store

@@ -13,11 +13,11 @@ import pytest
 
 import aiotrainer.cli
 from aiotrainer import (
+    CheckpointStore,
     EventKind,
     LocalExecutor,
     SequentialBuffer,
     ServiceStateError,
-    StateStore,
     Trainer,
     TrainerService,
 )
@@ -147,10 +147,10 @@ async def test_save_state_while_stopping_never_captures_a_run_in_flight(
 
 def test_listing_checkpoints_does_not_break_a_save_in_progress(tmp_path: Path) -> None:
     """``snapshot.capture`` stages models/trainers in ``<root>/.tmp-capture-*``
-    without the lock that ``StateStore.clean_stale`` respects; any other store
+    without the lock that ``CheckpointStore.clean_stale`` respects; any other store
     opened on the root meanwhile (``aiotrainer checkpoints DIR``, a second
     service, ``resume_from=<path>``) deletes it and the save fails."""
-    store = StateStore(tmp_path)
+    store = CheckpointStore(tmp_path)
     models = {"m": _PlainModel()}
     writer = snapshot.capture(models, {}, {}, staging_root=store.root)
     # an operator lists the checkpoints while the service is saving

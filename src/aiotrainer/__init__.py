@@ -39,13 +39,13 @@ from .state import (
     CheckpointMismatchError,
     CheckpointNotFoundError,
     CheckpointSaveError,
+    CheckpointStore,
     CheckpointVersionError,
     CorruptCheckpointError,
     PersistentStateMixin,
     RetentionPolicy,
     StateLoadError,
     StateRootError,
-    StateStore,
 )
 from .state.restore import RestoreReport
 from .status import (
@@ -85,6 +85,7 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
     "CheckpointSaveError",
+    "CheckpointStore",
     "CheckpointVersionError",
     "CollectorAlreadyAcquiredError",
     "Condition",
@@ -121,7 +122,6 @@ __all__ = [
     "ServiceStatus",
     "StateLoadError",
     "StateRootError",
-    "StateStore",
     "ThreadEventMixin",
     "Trainer",
     "TrainerFailedError",

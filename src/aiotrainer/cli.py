@@ -58,14 +58,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
-    from .state.store import StateStore
+    from .state.store import CheckpointStore
 
     if not state_dir.is_dir():
         print(
             f"aiotrainer: error: {str(state_dir)!r} is not a directory", file=sys.stderr
         )
         return 2
-    store = StateStore(state_dir)
+    store = CheckpointStore(state_dir)
     status = 0
     for checkpoint in store.list():
         verdict = "listed"

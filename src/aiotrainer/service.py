@@ -29,7 +29,7 @@ from .scheduler.policy import ErrorPolicy
 from .scheduler.scheduler import Scheduler, never_run_status
 from .state.checkpointing import Checkpointer, CheckpointOptions
 from .state.restore import RestoreReport
-from .state.store import StateStore
+from .state.store import CheckpointStore
 from .status import (
     BufferStatus,
     ServiceState,
@@ -408,7 +408,7 @@ class TrainerService:
     # -- state ---------------------------------------------------------------------
 
     @property
-    def store(self) -> StateStore | None:
+    def store(self) -> CheckpointStore | None:
         """The checkpoint store (once started with a ``state_dir``)."""
         return self._checkpoints.store
 
@@ -465,7 +465,7 @@ class TrainerService:
         Trainers are quiesced (as by :meth:`pause`) only while the state is copied
         in memory; producers are never blocked, and items collected meanwhile go
         into the next checkpoint. The disk writes run in a worker thread. The
-        checkpoint is complete or invisible (see :class:`~aiotrainer.StateStore`).
+        checkpoint is complete or invisible (see :class:`~aiotrainer.CheckpointStore`).
 
         :raises ServiceStateError: without a ``state_dir``, or before start.
         :raises CheckpointSaveError: when the write fails (e.g. the disk is full);

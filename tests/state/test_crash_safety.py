@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import aiotrainer
-from aiotrainer.state import StateStore
+from aiotrainer.state import CheckpointStore
 
 KILLS = 50
 
@@ -22,9 +22,9 @@ KILLS = 50
 CHILD = """
 import os, sys
 from pathlib import Path
-from aiotrainer.state import StateStore
+from aiotrainer.state import CheckpointStore
 
-store = StateStore(sys.argv[1])
+store = CheckpointStore(sys.argv[1])
 print("ready", flush=True)
 rng = __import__("random").Random(int(sys.argv[2]))
 step = 0
@@ -86,7 +86,7 @@ def test_checkpoints_survive_sigkill_at_random_moments(tmp_path: Path) -> None:
         reported.update(lines)
 
         mid_save += any(n.startswith(".tmp-") for n in os.listdir(root))
-        store = StateStore(root)  # removes the killed save's temporary directory
+        store = CheckpointStore(root)  # removes the killed save's temporary directory
 
         on_disk = set(os.listdir(root))
         assert not [n for n in on_disk if n.startswith(".tmp-")], context

@@ -10,14 +10,14 @@ from types import MappingProxyType
 
 import pytest
 
-from aiotrainer.state import Checkpoint, RetentionPolicy, StateStore
+from aiotrainer.state import Checkpoint, CheckpointStore, RetentionPolicy
 
 
 def write(directory: Path) -> None:
     (directory / "weights.bin").write_bytes(b"w" * 100)
 
 
-def sequences(store: StateStore) -> list[int]:
+def sequences(store: CheckpointStore) -> list[int]:
     return [c.sequence for c in store.list()]
 
 
@@ -27,26 +27,26 @@ def visible(root: Path) -> list[str]:
 
 class TestStoreRetention:
     def test_keep_all_by_default(self, tmp_path: Path) -> None:
-        store = StateStore(tmp_path)
+        store = CheckpointStore(tmp_path)
         for _ in range(6):
             store.save(write)
         assert sequences(store) == [1, 2, 3, 4, 5, 6]
 
     def test_keep_last(self, tmp_path: Path) -> None:
-        store = StateStore(tmp_path, keep_last=3)
+        store = CheckpointStore(tmp_path, keep_last=3)
         saved = [store.save(write) for _ in range(10)]
         assert store.list() == saved[-3:]
         # removed for good: no leftover, visible or hidden
         assert visible(tmp_path) == sorted(c.name for c in saved[-3:])
 
     def test_keep_last_one(self, tmp_path: Path) -> None:
-        store = StateStore(tmp_path, keep_last=1)
+        store = CheckpointStore(tmp_path, keep_last=1)
         for _ in range(4):
             last = store.save(write)
             assert store.list() == [last]
 
     def test_keep_every_keeps_long_term_history(self, tmp_path: Path) -> None:
-        store = StateStore(tmp_path, keep_last=2, keep_every=4)
+        store = CheckpointStore(tmp_path, keep_last=2, keep_every=4)
         for _ in range(10):
             store.save(write)
         assert sequences(store) == [4, 8, 9, 10]
@@ -55,7 +55,7 @@ class TestStoreRetention:
         assert sequences(store) == [4, 8, 12, 13]
 
     def test_keep_every_alone_keeps_everything(self, tmp_path: Path) -> None:
-        store = StateStore(tmp_path, keep_every=3)
+        store = CheckpointStore(tmp_path, keep_every=3)
         for _ in range(5):
             store.save(write)
         assert sequences(store) == [1, 2, 3, 4, 5]
@@ -63,10 +63,10 @@ class TestStoreRetention:
     def test_sequence_survives_a_new_store_on_the_same_root(
         self, tmp_path: Path
     ) -> None:
-        store = StateStore(tmp_path, keep_last=1, keep_every=3)
+        store = CheckpointStore(tmp_path, keep_last=1, keep_every=3)
         for _ in range(4):
             store.save(write)
-        store = StateStore(tmp_path, keep_last=1, keep_every=3)
+        store = CheckpointStore(tmp_path, keep_last=1, keep_every=3)
         for _ in range(2):
             store.save(write)
         assert sequences(store) == [3, 6]
@@ -74,7 +74,7 @@ class TestStoreRetention:
     def test_foreign_and_incomplete_directories_are_never_deleted(
         self, tmp_path: Path
     ) -> None:
-        store = StateStore(tmp_path, keep_last=1)
+        store = CheckpointStore(tmp_path, keep_last=1)
         first = store.save(write)
         shutil.copytree(first.path, tmp_path / "best")
         broken = store.save(write)

@@ -500,7 +500,7 @@ CHILD = textwrap.dedent(
 def test_sigkill_during_saves_never_loses_a_reported_checkpoint(tmp_path: Path) -> None:
     import random
 
-    from aiotrainer.state.store import StateStore
+    from aiotrainer.state.store import CheckpointStore
 
     rng = random.Random(7)
     reported: set[str] = set()
@@ -520,7 +520,7 @@ def test_sigkill_during_saves_never_loses_a_reported_checkpoint(tmp_path: Path) 
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate(timeout=30)
         reported.update(line for line in out.splitlines()[:-1] if line)
-        store = StateStore(tmp_path)
+        store = CheckpointStore(tmp_path)
         latest = store.latest()
         assert latest is not None
         store.verify(latest)

@@ -76,7 +76,7 @@ async def test_resumed_trainer_counts_restored_new_items(tmp_path: Path) -> None
 async def test_resume_from_path_leaves_unrelated_tmp_dirs_alone(
     tmp_path: Path,
 ) -> None:
-    """resume_from=<path> without a state_dir opens a StateStore on the path's
+    """resume_from=<path> without a state_dir opens a CheckpointStore on the path's
     parent, whose clean_stale() deletes every '.tmp-*' directory there."""
     state = tmp_path / "state"
     async with TrainerService(

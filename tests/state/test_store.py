@@ -1,4 +1,4 @@
-"""StateStore on real files: atomic saves, listing, resolving, verifying, failures."""
+"""CheckpointStore on real files: atomic saves, listing, resolving, verifying, failures."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from aiotrainer.state import (
     Checkpoint,
     CheckpointNotFoundError,
     CheckpointSaveError,
+    CheckpointStore,
     CheckpointVersionError,
     CorruptCheckpointError,
     StateRootError,
-    StateStore,
 )
 
 FILES = {"model.bin": bytes(range(256)) * 8, "trainer/state.txt": b"42\n"}
@@ -55,8 +55,8 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(root: Path) -> StateStore:
-    return StateStore(root)
+def store(root: Path) -> CheckpointStore:
+    return CheckpointStore(root)
 
 
 @pytest.fixture
@@ -69,12 +69,12 @@ def umask_022() -> Iterator[None]:
 
 
 class TestSave:
-    def test_round_trip(self, store: StateStore) -> None:
+    def test_round_trip(self, store: CheckpointStore) -> None:
         checkpoint = store.save(writer(), metadata={"step": 3, "tags": ["a", "b"]})
 
         assert checkpoint.path.parent == store.root
         assert checkpoint.name == checkpoint.path.name
-        assert checkpoint.format_version == StateStore.format_version == 1
+        assert checkpoint.format_version == CheckpointStore.format_version == 1
         assert checkpoint.sequence == 1
         assert dict(checkpoint.metadata) == {"step": 3, "tags": ["a", "b"]}
         assert checkpoint.created.tzinfo is not None
@@ -94,7 +94,7 @@ class TestSave:
         assert entries(store.root) == [checkpoint.name]
 
     def test_manifest_is_written_last_and_describes_everything(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         checkpoint = store.save(writer(), metadata={"note": "hi"})
         manifest = json.loads((checkpoint.path / "manifest.json").read_text())
@@ -110,7 +110,7 @@ class TestSave:
             assert len(listed["sha256"]) == 64
 
     def test_write_gets_a_private_temporary_directory_under_root(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         seen: list[tuple[Path, int, list[str]]] = []
 
@@ -128,13 +128,13 @@ class TestSave:
         assert not directory.exists()
         assert entries(store.root) == [checkpoint.name]
 
-    def test_empty_state_is_a_valid_checkpoint(self, store: StateStore) -> None:
+    def test_empty_state_is_a_valid_checkpoint(self, store: CheckpointStore) -> None:
         checkpoint = store.save(lambda directory: None)
         assert checkpoint.files == ()
         assert store.verify("latest") == checkpoint
 
     def test_back_to_back_saves_get_unique_increasing_names(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         saved = [store.save(writer({"f": b"%d" % i})) for i in range(30)]
         names = [c.name for c in saved]
@@ -144,7 +144,7 @@ class TestSave:
         assert store.list() == saved
 
     def test_name_after_a_newer_one_on_disk_sorts_after_it(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         # A clock that went backwards, or two saves in one microsecond: the next
         # name is one microsecond after the newest there is.
@@ -161,7 +161,7 @@ class TestSave:
         assert [c.sequence for c in store.list()] == [1, 2, 3]
 
     def test_concurrent_saves_from_threads_get_distinct_checkpoints(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         results: list[Checkpoint] = []
         lock = threading.Lock()
@@ -181,7 +181,7 @@ class TestSave:
         assert sorted(c.sequence for c in results) == list(range(1, 21))
         assert store.list() == sorted(results, key=lambda c: c.name)
 
-    def test_metadata_comes_back_as_json(self, store: StateStore) -> None:
+    def test_metadata_comes_back_as_json(self, store: CheckpointStore) -> None:
         checkpoint = store.save(writer(), metadata={"pair": (1, 2)})
         assert checkpoint.metadata == {"pair": [1, 2]}
         assert store.latest() == checkpoint
@@ -197,19 +197,19 @@ class TestSave:
         ids=["object", "int-key", "nan", "list"],
     )
     def test_bad_metadata_is_refused_before_writing(
-        self, store: StateStore, metadata: object, match: str
+        self, store: CheckpointStore, metadata: object, match: str
     ) -> None:
         with pytest.raises(TypeError, match=match):
             store.save(writer(), metadata=metadata)  # type: ignore[arg-type]
         assert entries(store.root) == []
 
-    def test_write_must_be_callable(self, store: StateStore) -> None:
+    def test_write_must_be_callable(self, store: CheckpointStore) -> None:
         with pytest.raises(TypeError, match="write must be a callable"):
             store.save("not callable")  # type: ignore[arg-type]
 
 
 class TestSaveFailures:
-    def test_write_raising_enospc_leaves_nothing(self, store: StateStore) -> None:
+    def test_write_raising_enospc_leaves_nothing(self, store: CheckpointStore) -> None:
         before = store.save(writer())
 
         def write(directory: Path) -> None:
@@ -230,7 +230,7 @@ class TestSaveFailures:
         assert store.list() == [before]
 
     @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-    def test_a_real_enospc_leaves_nothing(self, store: StateStore) -> None:
+    def test_a_real_enospc_leaves_nothing(self, store: CheckpointStore) -> None:
         # /dev/full fails every write with ENOSPC, from the kernel itself.
         def write(directory: Path) -> None:
             (directory / "small.txt").write_text("fits")
@@ -254,7 +254,7 @@ class TestSaveFailures:
         ids=["ValueError", "KeyError"],
     )
     def test_any_error_from_write_is_wrapped(
-        self, store: StateStore, exc: Exception, match: str
+        self, store: CheckpointStore, exc: Exception, match: str
     ) -> None:
         def write(directory: Path) -> None:
             raise exc
@@ -266,7 +266,7 @@ class TestSaveFailures:
         assert entries(store.root) == []
 
     def test_keyboard_interrupt_cleans_up_and_is_not_wrapped(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         def write(directory: Path) -> None:
             (directory / "f").write_bytes(b"x")
@@ -276,12 +276,12 @@ class TestSaveFailures:
             store.save(write)
         assert entries(store.root) == []
 
-    def test_reserved_manifest_name_is_refused(self, store: StateStore) -> None:
+    def test_reserved_manifest_name_is_refused(self, store: CheckpointStore) -> None:
         with pytest.raises(CheckpointSaveError, match="'manifest.json'.*reserves"):
             store.save(writer({"manifest.json": b"{}"}))
         assert entries(store.root) == []
 
-    def test_symlinks_are_refused(self, store: StateStore, tmp_path: Path) -> None:
+    def test_symlinks_are_refused(self, store: CheckpointStore, tmp_path: Path) -> None:
         outside = tmp_path / "outside.bin"
         outside.write_bytes(b"data")
 
@@ -293,7 +293,7 @@ class TestSaveFailures:
         assert entries(store.root) == []
         assert outside.read_bytes() == b"data"
 
-    def test_root_removed_after_construction(self, store: StateStore) -> None:
+    def test_root_removed_after_construction(self, store: CheckpointStore) -> None:
         shutil.rmtree(store.root)
         with pytest.raises(CheckpointSaveError, match="could not save") as info:
             store.save(writer())
@@ -301,7 +301,7 @@ class TestSaveFailures:
         assert str(store.root) in str(info.value)
 
     @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions")
-    def test_read_only_root_fails_with_eacces(self, store: StateStore) -> None:
+    def test_read_only_root_fails_with_eacces(self, store: CheckpointStore) -> None:
         os.chmod(store.root, 0o500)
         try:
             with pytest.raises(CheckpointSaveError) as info:
@@ -313,27 +313,29 @@ class TestSaveFailures:
 
 
 class TestList:
-    def test_oldest_first(self, store: StateStore) -> None:
+    def test_oldest_first(self, store: CheckpointStore) -> None:
         saved = [store.save(writer(), metadata={"i": i}) for i in range(5)]
         assert store.list() == saved
         assert [c.metadata["i"] for c in store.list()] == [0, 1, 2, 3, 4]
         assert store.latest() == saved[-1]
 
-    def test_empty_store(self, store: StateStore) -> None:
+    def test_empty_store(self, store: CheckpointStore) -> None:
         assert store.list() == []
         assert store.latest() is None
 
-    def _older_and_newer(self, store: StateStore) -> tuple[Checkpoint, Checkpoint]:
+    def _older_and_newer(self, store: CheckpointStore) -> tuple[Checkpoint, Checkpoint]:
         return store.save(writer()), store.save(writer())
 
-    def test_latest_skips_a_directory_without_manifest(self, store: StateStore) -> None:
+    def test_latest_skips_a_directory_without_manifest(
+        self, store: CheckpointStore
+    ) -> None:
         older, newer = self._older_and_newer(store)
         (newer.path / "manifest.json").unlink()
         assert store.latest() == older
         assert store.list() == [older]
         assert newer.path.exists()  # skipped, not deleted
 
-    def test_latest_skips_a_truncated_manifest(self, store: StateStore) -> None:
+    def test_latest_skips_a_truncated_manifest(self, store: CheckpointStore) -> None:
         older, newer = self._older_and_newer(store)
         manifest = newer.path / "manifest.json"
         manifest.write_bytes(manifest.read_bytes()[:100])
@@ -341,7 +343,7 @@ class TestList:
         assert store.list() == [older]
 
     def test_latest_skips_a_checkpoint_with_a_missing_file(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         older, newer = self._older_and_newer(store)
         (newer.path / "trainer" / "state.txt").unlink()
@@ -349,7 +351,7 @@ class TestList:
         assert store.list() == [older]
 
     def test_latest_skips_a_checkpoint_with_a_file_of_the_wrong_size(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         older, newer = self._older_and_newer(store)
         with open(newer.path / "model.bin", "ab") as f:
@@ -357,13 +359,13 @@ class TestList:
         assert store.latest() == older
 
     def test_latest_skips_an_empty_directory_with_a_checkpoint_name(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         older = store.save(writer())
         (store.root / "2999-01-01T00-00-00.000000Z").mkdir()
         assert store.latest() == older
 
-    def test_other_entries_are_not_checkpoints(self, store: StateStore) -> None:
+    def test_other_entries_are_not_checkpoints(self, store: CheckpointStore) -> None:
         saved = store.save(writer())
         shutil.copytree(saved.path, store.root / "best")  # a user's own copy
         (store.root / "notes.txt").write_text("hello")
@@ -372,7 +374,7 @@ class TestList:
         assert store.list() == [saved]
 
     def test_a_future_format_version_is_skipped_and_refused(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         older, newer = self._older_and_newer(store)
         manifest = newer.path / "manifest.json"
@@ -394,7 +396,7 @@ class TestList:
 
 
 class TestResolve:
-    def test_unknown_name_lists_what_exists(self, store: StateStore) -> None:
+    def test_unknown_name_lists_what_exists(self, store: CheckpointStore) -> None:
         saved = [store.save(writer()) for _ in range(2)]
         with pytest.raises(CheckpointNotFoundError) as info:
             store.resolve("2020-01-01T00-00-00.000000Z")
@@ -407,11 +409,11 @@ class TestResolve:
         assert isinstance(info.value, KeyError)
         assert info.value.known == [c.name for c in saved]
 
-    def test_latest_of_an_empty_store(self, store: StateStore) -> None:
+    def test_latest_of_an_empty_store(self, store: CheckpointStore) -> None:
         with pytest.raises(CheckpointNotFoundError, match="no complete checkpoint"):
             store.resolve("latest")
 
-    def test_long_listings_are_elided(self, store: StateStore) -> None:
+    def test_long_listings_are_elided(self, store: CheckpointStore) -> None:
         for _ in range(12):
             store.save(writer())
         with pytest.raises(CheckpointNotFoundError, match="2 older ones, "):
@@ -419,13 +421,15 @@ class TestResolve:
 
     @pytest.mark.parametrize("name", [".", "..", ".tmp-x", ""], ids=repr)
     def test_hidden_and_dot_names_are_not_checkpoints(
-        self, store: StateStore, name: str
+        self, store: CheckpointStore, name: str
     ) -> None:
         (store.root / ".tmp-x").mkdir()
         with pytest.raises(CheckpointNotFoundError):
             store.resolve(name)
 
-    def test_a_path_outside_the_root(self, store: StateStore, tmp_path: Path) -> None:
+    def test_a_path_outside_the_root(
+        self, store: CheckpointStore, tmp_path: Path
+    ) -> None:
         saved = store.save(writer(), metadata={"k": "v"})
         copy = tmp_path / "elsewhere" / "copy"
         shutil.copytree(saved.path, copy)
@@ -437,31 +441,33 @@ class TestResolve:
         assert store.resolve(str(copy)) == found
         assert store.verify(found) == found
 
-    def test_a_missing_path(self, store: StateStore, tmp_path: Path) -> None:
+    def test_a_missing_path(self, store: CheckpointStore, tmp_path: Path) -> None:
         with pytest.raises(CheckpointNotFoundError, match="nowhere"):
             store.resolve(tmp_path / "nowhere")
 
-    def test_an_incomplete_directory_is_named_corrupt(self, store: StateStore) -> None:
+    def test_an_incomplete_directory_is_named_corrupt(
+        self, store: CheckpointStore
+    ) -> None:
         (store.root / "half").mkdir()
         with pytest.raises(CorruptCheckpointError, match="manifest.json is missing"):
             store.resolve("half")
 
     def test_a_checkpoint_missing_a_file_is_named_corrupt(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         saved = store.save(writer())
         (saved.path / "model.bin").unlink()
         with pytest.raises(CorruptCheckpointError, match="'model.bin' is missing"):
             store.resolve(saved.name)
 
-    def test_bad_ref_type(self, store: StateStore) -> None:
+    def test_bad_ref_type(self, store: CheckpointStore) -> None:
         with pytest.raises(TypeError, match="ref must be"):
             store.resolve(42)  # type: ignore[arg-type]
 
 
 class TestVerify:
     def test_a_flipped_byte_is_named_and_older_checkpoints_stay_loadable(
-        self, store: StateStore
+        self, store: CheckpointStore
     ) -> None:
         older = store.save(writer())
         newer = store.save(writer())
@@ -485,7 +491,7 @@ class TestVerify:
         assert store.list() == [older, newer]
         assert sorted(entries(store.root)) == [older.name, newer.name]
 
-    def test_a_truncated_file_is_named_with_sizes(self, store: StateStore) -> None:
+    def test_a_truncated_file_is_named_with_sizes(self, store: CheckpointStore) -> None:
         older = store.save(writer())
         newer = store.save(writer())
         with open(newer.path / "trainer" / "state.txt", "r+b") as f:
@@ -501,13 +507,13 @@ class TestVerify:
         assert store.latest() == older  # no longer complete
         assert store.verify(older) == older
 
-    def test_a_missing_file(self, store: StateStore) -> None:
+    def test_a_missing_file(self, store: CheckpointStore) -> None:
         saved = store.save(writer())
         (saved.path / "model.bin").unlink()
         with pytest.raises(CorruptCheckpointError, match="'model.bin' is missing"):
             store.verify(saved)
 
-    def test_a_rewritten_manifest(self, store: StateStore) -> None:
+    def test_a_rewritten_manifest(self, store: CheckpointStore) -> None:
         saved = store.save(writer())
         store.save(writer({"other": b"x"}))
         latest = store.latest()
@@ -531,7 +537,7 @@ class TestVerify:
     )
     def test_an_invalid_manifest_is_corrupt(
         self,
-        store: StateStore,
+        store: CheckpointStore,
         edit: Callable[[dict[str, object]], object],
         match: str,
     ) -> None:
@@ -547,17 +553,17 @@ class TestVerify:
 
 class TestStaleTemporaryDirectories:
     def test_construction_removes_them(self, root: Path) -> None:
-        StateStore(root)
+        CheckpointStore(root)
         stale = root / ".tmp-2026-01-01T00-00-00.000000Z-abcd"
         (stale / "trainer").mkdir(parents=True)
         (stale / "trainer" / "weights.bin").write_bytes(b"partial")
         (root / ".tmp-other").mkdir()
 
-        store = StateStore(root)
+        store = CheckpointStore(root)
 
         assert entries(store.root) == []
 
-    def test_clean_stale_reports_what_it_removed(self, store: StateStore) -> None:
+    def test_clean_stale_reports_what_it_removed(self, store: CheckpointStore) -> None:
         saved = store.save(writer())
         stale = store.root / ".tmp-crashed"
         stale.mkdir()
@@ -567,7 +573,7 @@ class TestStaleTemporaryDirectories:
         assert entries(store.root) == [".tmp-not-a-dir", saved.name]
         assert store.clean_stale() == []
 
-    def test_a_save_in_progress_is_left_alone(self, store: StateStore) -> None:
+    def test_a_save_in_progress_is_left_alone(self, store: CheckpointStore) -> None:
         # A live save holds a lock on its temporary directory; a crashed one does not.
         live = store.root / ".tmp-live"
         live.mkdir()
@@ -575,13 +581,13 @@ class TestStaleTemporaryDirectories:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             assert store.clean_stale() == []
-            assert StateStore(store.root).clean_stale() == []
+            assert CheckpointStore(store.root).clean_stale() == []
             assert live.exists()
         finally:
             os.close(fd)
         assert store.clean_stale() == [live]
 
-    def test_clean_stale_during_a_save_spares_it(self, store: StateStore) -> None:
+    def test_clean_stale_during_a_save_spares_it(self, store: CheckpointStore) -> None:
         removed: list[list[Path]] = []
 
         def write(directory: Path) -> None:
@@ -598,7 +604,7 @@ class TestPermissions:
     def test_root_and_checkpoints_are_owner_only(
         self, tmp_path: Path, umask_022: None
     ) -> None:
-        store = StateStore(tmp_path / "a" / "b" / "root")
+        store = CheckpointStore(tmp_path / "a" / "b" / "root")
         saved = store.save(writer())
         assert mode(store.root) == 0o700
         assert mode(saved.path) == 0o700
@@ -607,7 +613,7 @@ class TestPermissions:
     def test_a_permissive_umask_does_not_widen_the_root(self, tmp_path: Path) -> None:
         old = os.umask(0)
         try:
-            store = StateStore(tmp_path / "root")
+            store = CheckpointStore(tmp_path / "root")
             saved = store.save(writer())
         finally:
             os.umask(old)
@@ -618,7 +624,7 @@ class TestPermissions:
         root = tmp_path / "root"
         root.mkdir(mode=0o750)
         os.chmod(root, 0o750)
-        StateStore(root)
+        CheckpointStore(root)
         assert mode(root) == 0o750
 
 
@@ -627,7 +633,7 @@ class TestBadInput:
         path = tmp_path / "file"
         path.write_text("not a directory")
         with pytest.raises(StateRootError, match="not a directory") as info:
-            StateStore(path)
+            CheckpointStore(path)
         assert str(path) in str(info.value)
         assert info.value.errno == errno.ENOTDIR
         assert isinstance(info.value, OSError)
@@ -637,7 +643,7 @@ class TestBadInput:
         path = tmp_path / "file"
         path.write_text("x")
         with pytest.raises(StateRootError, match="cannot be created") as info:
-            StateStore(path / "root")
+            CheckpointStore(path / "root")
         assert str(path / "root") in str(info.value)
 
     @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions")
@@ -646,7 +652,7 @@ class TestBadInput:
         path.mkdir(mode=0o500)
         try:
             with pytest.raises(StateRootError, match="not writable") as info:
-                StateStore(path)
+                CheckpointStore(path)
         finally:
             os.chmod(path, 0o700)
         assert info.value.errno == errno.EACCES
@@ -662,7 +668,7 @@ class TestBadInput:
     )
     def test_bad_root(self, root: object, exc: type[Exception], match: str) -> None:
         with pytest.raises(exc, match=match):
-            StateStore(root)  # type: ignore[arg-type]
+            CheckpointStore(root)  # type: ignore[arg-type]
 
     @pytest.mark.parametrize(
         ("kwargs", "exc", "match"),
@@ -693,5 +699,5 @@ class TestBadInput:
         match: str,
     ) -> None:
         with pytest.raises(exc, match=match):
-            StateStore(root, **kwargs)  # type: ignore[arg-type]
+            CheckpointStore(root, **kwargs)  # type: ignore[arg-type]
         assert not root.exists()  # validated before touching the disk

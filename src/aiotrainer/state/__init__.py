@@ -12,7 +12,7 @@ from .errors import (
 )
 from .persistence import PersistentStateMixin
 from .retention import RetentionPolicy
-from .store import StateStore
+from .store import CheckpointStore
 
 __all__ = [
     "Checkpoint",
@@ -20,11 +20,11 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
     "CheckpointSaveError",
+    "CheckpointStore",
     "CheckpointVersionError",
     "CorruptCheckpointError",
     "PersistentStateMixin",
     "RetentionPolicy",
     "StateLoadError",
     "StateRootError",
-    "StateStore",
 ]

@@ -157,7 +157,7 @@ def remove_tree(path: Path) -> None:
 
     It is first renamed to a hidden temporary name next to it (atomic), then removed
     recursively; if the removal is interrupted, the leftover is a stale temporary
-    directory that :meth:`StateStore.clean_stale` removes later.
+    directory that :meth:`CheckpointStore.clean_stale` removes later.
 
     :raises OSError: when the rename fails (``path`` is then untouched).
     """

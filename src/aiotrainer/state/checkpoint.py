@@ -25,7 +25,7 @@ class CheckpointFile:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A complete checkpoint in a :class:`~aiotrainer.state.StateStore`.
+    """A complete checkpoint in a :class:`~aiotrainer.state.CheckpointStore`.
 
     Checkpoints may contain pickled objects (each component's ``save_state`` picks its
     own format, and ``pickle``/``torch.save`` are common), and loading such a file

@@ -28,7 +28,7 @@ from . import restore as _restore
 from . import snapshot as _snapshot
 from .checkpoint import Checkpoint
 from .errors import CheckpointNotFoundError, CheckpointSaveError
-from .store import StateStore, verify_checkpoint
+from .store import CheckpointStore, verify_checkpoint
 
 __all__ = ["CheckpointOptions", "Checkpointer"]
 
@@ -114,7 +114,7 @@ class Checkpointer:
         self._quiesced = quiesced
         self._emit = emit
         self._lock = anyio.Lock()
-        self.store: StateStore | None = None
+        self.store: CheckpointStore | None = None
         """The store, once opened."""
         self.last_checkpoint: Checkpoint | None = None
         self.last_save_error: str | None = None
@@ -137,7 +137,9 @@ class Checkpointer:
             root = options.state_dir
             keep_last, keep_every = options.keep_last, options.keep_every
             self.store = await self._in_thread(
-                lambda: StateStore(root, keep_last=keep_last, keep_every=keep_every)
+                lambda: CheckpointStore(
+                    root, keep_last=keep_last, keep_every=keep_every
+                )
             )
         if options.resume_from is not None:
             await self._restore(options.resume_from)
@@ -203,7 +205,7 @@ class Checkpointer:
         async with self._lock:
             return await self._save(store)
 
-    async def _save(self, store: StateStore) -> Path:
+    async def _save(self, store: CheckpointStore) -> Path:
         started = time.perf_counter()
         try:
             async with self._quiesced():

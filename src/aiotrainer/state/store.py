@@ -49,7 +49,7 @@ from .errors import (
 )
 from .retention import RetentionPolicy
 
-__all__ = ["StateStore", "verify_checkpoint"]
+__all__ = ["CheckpointStore", "verify_checkpoint"]
 
 _log = logging.getLogger("aiotrainer.state")
 
@@ -61,7 +61,7 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 WriteState = Callable[[Path], None]
 
 
-class StateStore:
+class CheckpointStore:
     """A directory of atomic checkpoints, with retention.
 
     Checkpoints may contain pickled objects (each component's ``save_state`` picks
@@ -114,7 +114,7 @@ class StateStore:
     def __repr__(self) -> str:
         policy = self._retention
         return (
-            f"StateStore({str(self._root)!r}, keep_last={policy.keep_last!r}, "
+            f"CheckpointStore({str(self._root)!r}, keep_last={policy.keep_last!r}, "
             f"keep_every={policy.keep_every!r})"
         )
 
@@ -407,7 +407,7 @@ class StateStore:
 def verify_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and fully verify the checkpoint directory ``path``, read-only.
 
-    Unlike opening a :class:`StateStore` on its parent, this creates, changes and
+    Unlike opening a :class:`CheckpointStore` on its parent, this creates, changes and
     cleans nothing: use it for a checkpoint outside any store you own.
 
     :raises CheckpointNotFoundError: when ``path`` is not a directory.
