@@ -330,3 +330,54 @@ class TestRandomReplacementBuffer:
     ) -> None:
         with pytest.raises(error, match=message):
             RandomReplacementBuffer(10, **kwargs)
+
+
+class TestAddMany:
+    """The bulk hook: the same outcome as one ``add()`` per item, in one call."""
+
+    @pytest.mark.parametrize(
+        ("size", "first", "batch"),
+        [(5, 0, 3), (5, 3, 4), (5, 5, 12), (5, 0, 0)],
+        ids=["room-left", "fills-up", "full", "empty"],
+    )
+    def test_sequential_matches_add(self, size: int, first: int, batch: int) -> None:
+        one, many = SequentialBuffer[int](size), SequentialBuffer[int](size)
+        for i in range(first):
+            one.add(i)
+            many.add(i)
+        items = list(range(first, first + batch))
+        for i in items:
+            one.add(i)
+        many.add_many(items)
+        assert many.get_data() == one.get_data()
+
+    @pytest.mark.parametrize("probability", [0.0, 0.3, 1.0])
+    @pytest.mark.parametrize("first", [0, 6, 20])
+    def test_random_matches_add(self, probability: float, first: int) -> None:
+        one = RandomReplacementBuffer[int](8, replace_probability=probability)
+        many = RandomReplacementBuffer[int](8, replace_probability=probability)
+        one._random.seed(7)
+        many._random.seed(7)
+        _fill(one, first)
+        _fill(many, first)
+        items = list(range(first, first + 50))
+        for i in items:
+            one.add(i)
+        many.add_many(items)
+        assert many.get_data() == one.get_data()
+
+    def test_the_default_calls_add_per_item_in_order(self) -> None:
+        seen: list[int] = []
+
+        class OnlyAdd(DataBuffer[int, list[int]]):
+            def add(self, data: int) -> None:
+                seen.append(data)
+
+            def get_data(self) -> list[int]:
+                return list(seen)
+
+            def __len__(self) -> int:
+                return len(seen)
+
+        OnlyAdd().add_many([3, 1, 2])
+        assert seen == [3, 1, 2]

@@ -6,6 +6,7 @@ import json
 import math
 import pickle
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,56 @@ class TestUpdate:
             user.collector.collect(i)
             user.update()
         assert user.count_data_added_since(-math.inf) == 4
+
+    def test_a_bulk_buffer_gets_every_item_in_one_call(self) -> None:
+        calls: list[list[int]] = []
+
+        class Bulk(SequentialBuffer[int]):
+            def add_many(self, items: Sequence[int]) -> None:
+                calls.append(list(items))
+                super().add_many(items)
+
+        user = DataUser(Bulk(10))
+        for i in range(4):
+            user.collector.collect(i)
+        assert user.update() == 4
+        assert calls == [[0, 1, 2, 3]]
+        assert user.get_data() == [0, 1, 2, 3]
+        assert user.count_data_added_since(-math.inf) == 4
+        assert user.stored_hint == 4
+
+    def test_a_buffer_with_only_add_gets_one_call_per_item(self) -> None:
+        buffer = JsonBuffer()
+        user = DataUser(buffer)
+        for i in range(3):
+            user.collector.collect(i)
+        assert user.update() == 3
+        assert buffer.items == [0, 1, 2]
+        assert user.count_data_added_since(-math.inf) == 3
+
+    def test_a_raising_add_many_counts_its_items_as_dropped(self) -> None:
+        class Refusing(SequentialBuffer[int]):
+            refuse = True
+
+            def add_many(self, items: Sequence[int]) -> None:
+                if self.refuse:
+                    raise RuntimeError("disk full")
+                super().add_many(items)
+
+        buffer = Refusing(10)
+        user = DataUser(buffer)
+        user.collector.collect(1)
+        user.collector.collect(2)
+        with pytest.raises(RuntimeError, match="disk full"):
+            user.update()
+        stats = user.statistics()
+        assert (stats.stored, stats.dropped_in_buffer, stats.pending) == (0, 2, 0)
+        assert _stats_add_up(stats)
+        buffer.refuse = False
+        user.collector.collect(3)
+        assert user.update() == 1
+        assert user.get_data() == [3]
+        assert user.count_data_added_since(-math.inf) == 1
 
     def test_statistics_count_every_item(self) -> None:
         user = DataUser(SequentialBuffer[int](3))

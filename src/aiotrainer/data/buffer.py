@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -59,6 +59,19 @@ class DataBuffer(ABC, PersistentStateMixin, Generic[T, R]):
     @abstractmethod
     def add(self, data: T) -> None:
         """Add one item. A full buffer makes room as its policy says."""
+
+    def add_many(self, items: Sequence[T]) -> None:
+        """Add ``items`` in order, as many :meth:`add` calls would.
+
+        An optional bulk hook: ``update()`` hands a buffer that overrides it every
+        collected item in one call, which is much cheaper per item than
+        :meth:`add` (the built-in buffers override it). The default calls
+        :meth:`add` for each item.
+
+        :param items: the items, oldest first.
+        """
+        for item in items:
+            self.add(item)
 
     @abstractmethod
     def get_data(self) -> R:

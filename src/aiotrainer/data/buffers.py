@@ -6,7 +6,7 @@ import math
 import pickle
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,10 @@ class SequentialBuffer(DataBuffer[T, list[T]]):
     def add(self, data: T) -> None:
         """Append ``data``; when full, the oldest item is dropped."""
         self._items.append(data)
+
+    def add_many(self, items: Sequence[T]) -> None:
+        """Append ``items`` in one go; when full, the oldest items are dropped."""
+        self._items.extend(items)
 
     def get_data(self) -> list[T]:
         """Return the items, oldest first."""
@@ -153,6 +157,21 @@ class RandomReplacementBuffer(DataBuffer[T, list[T]]):
             self._items.append(data)
         elif self._random.random() < self._replace_probability:
             self._items[self._random.randrange(self._max_size)] = data
+
+    def add_many(self, items: Sequence[T]) -> None:
+        """Add ``items`` in order, with the same outcome as :meth:`add` per item."""
+        stored = self._items
+        room = self._max_size - len(stored)
+        if room > 0:
+            stored.extend(items[:room])
+            items = items[room:]
+        if not items:
+            return
+        p = self._replace_probability
+        rand, pick, size = self._random.random, self._random.randrange, self._max_size
+        for data in items:
+            if rand() < p:
+                stored[pick(size)] = data
 
     def get_data(self) -> list[T]:
         """Return a copy of the stored items."""

@@ -86,6 +86,9 @@ class DataUser(PersistentStateMixin, Generic[B]):
                 f"DataUser needs a DataBuffer, got {type(buffer).__name__}: {buffer!r}"
             )
         self._buffer = buffer
+        # The buffer takes every item in one add_many() call (the built-in ones
+        # do) or, with the default hook, one add() call at a time.
+        self._bulk = type(buffer).add_many is not DataBuffer.add_many
         self._collector: DataCollector[Any] = DataCollector(buffer.max_queue_size)
         self._timestamps: deque[float] = deque(maxlen=buffer.max_size)
         self._lock = threading.RLock()
@@ -108,6 +111,9 @@ class DataUser(PersistentStateMixin, Generic[B]):
     def update(self) -> int:
         """Move every collected item into the buffer, with its timestamp.
 
+        A buffer that overrides :meth:`DataBuffer.add_many` gets them all in one
+        call; otherwise ``add()`` is called per item.
+
         :return: the number of items moved.
         """
         if not self._collector.pending:
@@ -118,6 +124,17 @@ class DataUser(PersistentStateMixin, Generic[B]):
                 return 0
             buffer = self._buffer
             before = len(buffer)
+            if self._bulk:
+                try:
+                    buffer.add_many(list(map(itemgetter(0), items)))
+                    self._timestamps.extend(map(itemgetter(1), items))
+                finally:
+                    # add_many() that raised: its items count as dropped unless
+                    # the buffer grew (and none of them get a timestamp).
+                    after = len(buffer)
+                    self._dropped_in_buffer += before + len(items) - after
+                    self.stored_hint = after
+                return len(items)
             add = buffer.add
             added = 0
             try:
