@@ -137,6 +137,10 @@ class EventHub:
         if stream in self._streams:
             self._streams.remove(stream)
 
+    def listening(self) -> bool:
+        """Whether any stream is open (events need be made only then)."""
+        return bool(self._streams)
+
     def emit(self, event: ServiceEvent) -> None:
         """Offer ``event`` to every stream, never blocking."""
         for stream in list(self._streams):

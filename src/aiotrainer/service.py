@@ -336,6 +336,7 @@ class TrainerService:
             emit=self._hub.emit,
             on_fatal=self._fatal,
             recheck_interval=self._recheck_interval,
+            listening=self._hub.listening,
         )
         try:
             await self._checkpoints.open()

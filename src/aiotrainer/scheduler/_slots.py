@@ -37,6 +37,11 @@ class Slots:
                 self._waiters.remove(waiter)
             raise
 
+    @property
+    def contended(self) -> bool:
+        """Whether someone waits for a slot; a hint, readable from any thread."""
+        return bool(self._waiters)
+
     def release(self) -> None:
         """Give a slot back, to the first waiter if there is one."""
         while self._waiters:

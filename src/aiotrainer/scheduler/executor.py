@@ -177,9 +177,12 @@ class LocalExecutor:
         *,
         gate: PauseGate | None = None,
         on_abandoned: Callable[[], object] | None = None,
+        on_cancel: Callable[[], object] | None = None,
     ) -> T:
         """Run ``fn()`` in a worker thread; ``pause_point()`` in it uses ``gate``.
 
+        :param on_cancel: called on the loop when the caller is cancelled while
+            ``fn`` runs, before waiting for it: a way to ask ``fn`` to end sooner.
         :return: what ``fn()`` returned; its exception is raised here.
         """
         await self._slots.acquire()
@@ -200,6 +203,8 @@ class LocalExecutor:
             if not started:
                 self._slots.release()
                 raise
+            if on_cancel is not None:
+                on_cancel()
             if job.state != _DONE:
                 job.done = asyncio.Event()
                 with anyio.move_on_after(self.cancel_timeout, shield=True):

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 
+from ..data.collector import DataCollector
 from ..data.dicts import DataUsersDict
 from ..events import EventKind, ServiceEvent
 from ..status import TrainerState, TrainerStatus
 from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
+from ._loop import LoopCaller
 from ._slots import Slots
-from .executor import Executor
+from .executor import Executor, LocalExecutor
 from .pause_gate import PauseGate
 from .policy import ErrorPolicy
 from .waiting import wait_for_readiness
@@ -25,6 +29,8 @@ from .waiting import wait_for_readiness
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger("aiotrainer.scheduler")
+
+_Watched = tuple[str, DataCollector[Any]]
 
 
 @dataclass
@@ -60,9 +66,32 @@ class _Track:
         )
 
 
+class _Chain:
+    """One dispatch: the runs a worker makes in a row, shared with the loop.
+
+    ``seen`` and ``mark`` are taken before each run (by the loop for the first,
+    by the worker for the next ones): the last run's are what the loop needs.
+    """
+
+    __slots__ = ("mark", "seen", "stopped")
+
+    def __init__(self, seen: dict[str, int], mark: tuple[float, dict[str, int]]):
+        self.seen = seen
+        self.mark = mark
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Start no further run in this chain (the caller was cancelled)."""
+        self.stopped = True
+
+
 def never_run_status() -> TrainerStatus:
     """The status of a trainer whose scheduler has not started."""
     return _Track(state=TrainerState.STOPPED).snapshot(paused=False, quiescent=False)
+
+
+def _always() -> bool:
+    return True
 
 
 def _overrides_is_trainable(trainer: Trainer) -> bool:
@@ -84,6 +113,8 @@ class Scheduler:
     :param policies: trainer name -> error policy.
     :param emit: called with each event, on the loop.
     :param on_fatal: called when a ``"stop"`` policy fires.
+    :param listening: whether anyone listens to events now; events are made
+        only then. ``None``: always.
     :param recheck_interval: for a trainer that overrides ``is_trainable``: after it
         said no, check again on new data or after this many seconds.
     """
@@ -99,6 +130,7 @@ class Scheduler:
         emit: Callable[[ServiceEvent], None],
         on_fatal: Callable[[str, BaseException], None],
         recheck_interval: float = 1.0,
+        listening: Callable[[], bool] | None = None,
     ) -> None:
         self._trainers = trainers
         self._users = data_users
@@ -108,10 +140,16 @@ class Scheduler:
         self._emit = emit
         self._on_fatal = on_fatal
         self._recheck_interval = recheck_interval
+        self._listening = listening if listening is not None else _always
         self._tracks = {name: _Track() for name in trainers}
-        self._model_locks: dict[str, anyio.Lock] = {}
+        # A model's lock: one holder at a time, a free one taken without a trip
+        # through the loop, and whether someone waits readable from a worker.
+        self._model_locks: dict[str, Slots] = {}
         self._slots = Slots(executor.max_workers)
         self._dispatching = True
+        # Only the local pool can be told to end a chain early on cancellation.
+        self._local = executor if isinstance(executor, LocalExecutor) else None
+        self._call: LoopCaller | None = None
 
     # -- inspection ------------------------------------------------------------
 
@@ -140,6 +178,7 @@ class Scheduler:
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Drive every trainer until cancelled."""
+        self._call = LoopCaller()
         try:
             async with anyio.create_task_group() as tg:
                 for name, trainer in self._trainers.items():
@@ -152,21 +191,24 @@ class Scheduler:
 
     # -- the per-trainer task --------------------------------------------------
 
-    def _collected(self, trainer: Trainer) -> dict[str, int]:
-        """The collected counts of the data users that could change its answer."""
+    def _watched(self, trainer: Trainer, overrides: bool) -> list[_Watched]:
+        """The data users whose collected counts could change its answer."""
         users = self._users
-        if _overrides_is_trainable(trainer):
-            return {n: u.collector.collected for n, u in users.items()}
+        if overrides:
+            return [(n, u.collector) for n, u in users.items()]
         condition = trainer.trainability_condition
-        names = condition.data_user_names if condition is not None else ()
-        return {n: users[n].collector.collected for n in names}
+        names = sorted(condition.data_user_names) if condition is not None else ()
+        return [(n, users[n].collector) for n in names]
 
     def _precheck(
-        self, trainer: Trainer, seen_before_no: Mapping[str, int] | None
+        self,
+        trainer: Trainer,
+        seen_before_no: Mapping[str, int] | None,
+        overrides: bool,
     ) -> Readiness:
         """``seen_before_no``: the collected counts taken before a run whose
         ``is_trainable()`` said no (``None`` if the last run did not say no)."""
-        if _overrides_is_trainable(trainer):
+        if overrides:
             if seen_before_no is None:
                 return Readiness(True)
             totals = {n: c + 1 for n, c in seen_before_no.items()}
@@ -197,13 +239,13 @@ class Scheduler:
             ", ".join(map(repr, late)),
         )
 
-    def _locks_for(self, trainer: Trainer) -> list[anyio.Lock]:
+    def _locks_for(self, names: frozenset[str]) -> list[Slots]:
         locks = self._model_locks
         out = []
-        for name in sorted(trainer.retrieved_model_names):
+        for name in sorted(names):
             lock = locks.get(name)
             if lock is None:
-                lock = locks[name] = anyio.Lock()
+                lock = locks[name] = Slots(1)
             out.append(lock)
         return out
 
@@ -211,25 +253,29 @@ class Scheduler:
         track = self._tracks[name]
         policy = self._policies.get(name, ErrorPolicy())
         gate = self._gate
+        # Fixed for the trainer's life: computed once, not per dispatch.
+        overrides = _overrides_is_trainable(trainer)
+        watched = self._watched(trainer, overrides)
+        locked_names = trainer.retrieved_model_names
+        locks = self._locks_for(locked_names)
         seen_before_no: dict[str, int] | None = None
         while self._dispatching:
-            await gate.wait_resumed()
-            readiness = self._precheck(trainer, seen_before_no)
+            if gate.paused:
+                await gate.wait_resumed()
+            readiness = self._precheck(trainer, seen_before_no, overrides)
             if not readiness.ready:
                 track.state = TrainerState.WAITING
                 await wait_for_readiness(readiness, self._users)
                 seen_before_no = None
                 continue
             track.state = TrainerState.QUEUED
-            locked_names = trainer.retrieved_model_names
-            locks = self._locks_for(trainer)
-            held: list[anyio.Lock] = []
+            if len(trainer._retrieved_model_names) != len(locked_names):
+                locked_names = trainer.retrieved_model_names  # only ever grows
+                locks = self._locks_for(locked_names)
+            held: list[Slots] = []
             try:
                 for lock in locks:
-                    try:
-                        lock.acquire_nowait()  # no trip through the loop if free
-                    except anyio.WouldBlock:
-                        await lock.acquire()
+                    await lock.acquire()  # no trip through the loop if free
                     held.append(lock)
                 # A run counts as in flight only once it has a worker: pause()
                 # must not wait for runs queued behind a parked one.
@@ -237,31 +283,103 @@ class Scheduler:
                 try:
                     if gate.paused or not self._dispatching:
                         continue
-                    seen = self._collected(trainer)
-                    mark = trainer._training_mark()
-                    outcome = await self._run_once(name, trainer, track)
+                    chain = _Chain(
+                        {n: c.collected for n, c in watched},
+                        trainer._training_mark(),
+                    )
+                    outcome = await self._run_once(
+                        name, trainer, track, chain, watched, locks, overrides
+                    )
                 finally:
                     self._slots.release()
             finally:
                 for lock in reversed(held):
                     lock.release()
-            if trainer.retrieved_model_names != locked_names:
+            if len(trainer._retrieved_model_names) != len(locked_names):
                 self._warn_late_retrieval(name, trainer, locked_names)
             if outcome is None:  # failed
-                if not await self._handle_failure(name, trainer, track, policy, mark):
+                if not await self._handle_failure(
+                    name, trainer, track, policy, chain.mark
+                ):
                     return
                 continue
             track.consecutive_failures = 0
-            seen_before_no = None if outcome else seen
+            seen_before_no = None if outcome else chain.seen
+
+    def _chain(
+        self,
+        name: str,
+        trainer: Trainer,
+        track: _Track,
+        chain: _Chain,
+        watched: Sequence[_Watched],
+        locks: Sequence[Slots],
+        overrides: bool,
+    ) -> bool:
+        """In the worker: run, then run again at once while the trainer is still
+        trainable and nothing says otherwise, without a trip through the loop.
+
+        Each run but the last is accounted here (the loop reads the counters;
+        events go to it when someone listens); the last one's outcome (or
+        exception) goes back to the loop as a single run's would.
+        """
+        trained = trainer.run()
+        locked = len(trainer._retrieved_model_names)
+        while (
+            trained
+            and not chain.stopped
+            and self._dispatching
+            and not self._gate.paused
+            and not self._slots.contended  # another trainer waits for a worker
+            and not any(lock.contended for lock in locks)
+            and len(trainer._retrieved_model_names) == locked  # no unlocked model
+            and self._precheck(trainer, None, overrides).ready
+        ):
+            end = time.time()
+            start = track.last_start
+            assert start is not None
+            track.runs += 1
+            track.consecutive_failures = 0
+            track.last_end = end
+            track.last_duration = end - start
+            chain.seen = {n: c.collected for n, c in watched}
+            chain.mark = trainer._training_mark()
+            track.last_start = now = time.time()
+            if self._listening():
+                self._post(
+                    ServiceEvent(
+                        EventKind.FINISHED,
+                        trainer=name,
+                        time=end,
+                        duration=end - start,
+                        trained=True,
+                    )
+                )
+                self._post(ServiceEvent(EventKind.STARTED, trainer=name, time=now))
+            trained = trainer.run()
+        return trained
+
+    def _post(self, event: ServiceEvent) -> None:
+        """From a worker: emit ``event`` on the loop."""
+        assert self._call is not None
+        self._call(partial(self._emit, event))
 
     async def _run_once(
-        self, name: str, trainer: Trainer, track: _Track
+        self,
+        name: str,
+        trainer: Trainer,
+        track: _Track,
+        chain: _Chain,
+        watched: Sequence[_Watched],
+        locks: Sequence[Slots],
+        overrides: bool,
     ) -> bool | None:
         gate = self._gate
         gate.run_started()
         track.state = TrainerState.RUNNING
         start = track.last_start = time.time()
-        self._emit(ServiceEvent(EventKind.STARTED, trainer=name, time=start))
+        if self._listening():
+            self._emit(ServiceEvent(EventKind.STARTED, trainer=name, time=start))
 
         def abandoned() -> None:
             logger.error(
@@ -273,14 +391,24 @@ class Scheduler:
         error: BaseException | None = None
         trained = False
         try:
-            trained = await self._executor.run(
-                trainer.run, gate=gate, on_abandoned=abandoned
-            )
+            if self._local is not None:
+                fn = partial(
+                    self._chain, name, trainer, track, chain, watched, locks, overrides
+                )
+                trained = await self._local.run(
+                    fn, gate=gate, on_abandoned=abandoned, on_cancel=chain.stop
+                )
+            else:
+                trained = await self._executor.run(
+                    trainer.run, gate=gate, on_abandoned=abandoned
+                )
         except Exception as exc:  # noqa: BLE001 - the error policy handles it
             error = exc
         finally:
             gate.run_finished()
             end = track.last_end = time.time()
+            # a chain's last run started in the worker
+            start = track.last_start if track.last_start is not None else start
             track.last_duration = end - start
             track.state = TrainerState.WAITING
         if error is not None:
@@ -294,15 +422,16 @@ class Scheduler:
             track.runs += 1
         else:
             track.skipped += 1
-        self._emit(
-            ServiceEvent(
-                EventKind.FINISHED,
-                trainer=name,
-                time=end,
-                duration=end - start,
-                trained=bool(trained),
+        if self._listening():
+            self._emit(
+                ServiceEvent(
+                    EventKind.FINISHED,
+                    trainer=name,
+                    time=end,
+                    duration=end - start,
+                    trained=bool(trained),
+                )
             )
-        )
         return bool(trained)
 
     async def _handle_failure(
