@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._validate import check_int, check_probability
+from ..state._atomic import HashingWriter
 from .buffer import DataBuffer
 
 __all__ = ["RandomReplacementBuffer", "SequentialBuffer"]
@@ -19,7 +20,7 @@ T = TypeVar("T")
 
 
 def _dump_items(items: list[Any], path: Path) -> None:
-    with open(path.with_suffix(".pkl"), "wb") as f:
+    with HashingWriter(path.with_suffix(".pkl")) as f:
         pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -14,6 +14,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from ..state._atomic import HashingWriter
 from ..state.persistence import PersistentStateMixin
 from .buffer import DataBuffer
 from .collector import DataCollector
@@ -216,7 +217,7 @@ class DataUser(PersistentStateMixin, Generic[B]):
             else:
                 assert buffer_writer is not None
                 buffer_writer(path / "buffer")
-            with open(path / "timestamps.pkl", "wb") as f:
+            with HashingWriter(path / "timestamps.pkl") as f:
                 pickle.dump(stamps, f, protocol=pickle.HIGHEST_PROTOCOL)
 
         return write

@@ -15,7 +15,11 @@ import secrets
 import shutil
 import stat
 import sys
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 if sys.platform != "win32":
     import fcntl
@@ -23,6 +27,7 @@ if sys.platform != "win32":
 __all__ = [
     "TMP_PREFIX",
     "FileDigest",
+    "HashingWriter",
     "fsync_dir",
     "hash_file",
     "lock_dir_nowait",
@@ -74,13 +79,101 @@ def hash_file(path: Path, *, fsync: bool = False) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+#: Digests of files written through a HashingWriter, by (device, inode): the
+#: size and mtime they had when closed, and their sha256. Bounded: files written
+#: outside any checkpoint only pass through it.
+_written: OrderedDict[tuple[int, int], tuple[int, int, str]] = OrderedDict()
+_written_lock = threading.Lock()
+_WRITTEN_MAX = 4096
+
+
+class HashingWriter:
+    """A binary file opened for writing that computes its sha256 as it writes.
+
+    Use it as a context manager, like ``open(path, "wb")``: ``pickle.dump(obj,
+    writer)`` or ``writer.write(data)``. When it closes, the digest is kept with
+    the file's identity, size and mtime; a checkpoint save then takes the
+    checksum from there instead of reading the file back. A file changed after
+    it was closed no longer matches, and is read back as any other.
+
+    :param path: the file to create (or truncate).
+    """
+
+    __slots__ = ("_digest", "_file", "_size")
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file = open(path, "wb")  # closed by close()
+        self._digest = hashlib.sha256()
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write ``data`` and hash it; return the number of bytes written."""
+        view = memoryview(data)
+        self._digest.update(view)
+        n = self._file.write(view)
+        self._size += n
+        return n
+
+    def close(self) -> None:
+        """Flush, close, and remember the digest. Idempotent."""
+        f = self._file
+        if f.closed:
+            return
+        try:
+            f.flush()
+            st = os.fstat(f.fileno())
+        finally:
+            f.close()
+        if st.st_size != self._size:  # written behind our back: not ours to vouch
+            return
+        key = (st.st_dev, st.st_ino)
+        with _written_lock:
+            _written[key] = (st.st_size, st.st_mtime_ns, self._digest.hexdigest())
+            _written.move_to_end(key)
+            while len(_written) > _WRITTEN_MAX:
+                _written.popitem(last=False)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._file.close()
+
+
+def _known_digest(st: os.stat_result) -> str | None:
+    """The sha256 a HashingWriter computed for this file, if it is unchanged."""
+    with _written_lock:
+        known = _written.pop((st.st_dev, st.st_ino), None)
+    if known is None or known[:2] != (st.st_size, st.st_mtime_ns):
+        return None
+    return known[2]
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def sync_tree(top: Path, *, reserved: str) -> list[FileDigest]:
     """Fsync every file and directory under ``top`` (``top`` included); list files.
 
     :param reserved: a name that must not exist at the top level (the manifest).
     :raises ValueError: for a symlink, a special file, or the reserved name.
     :raises OSError: from the file system.
-    :return: every regular file with its size and sha256, sorted by path.
+    :return: every regular file with its size and sha256, sorted by path. A
+        file written through a :class:`HashingWriter` and unchanged since is not
+        read back: its checksum was computed while it was written.
     """
     files: list[FileDigest] = []
 
@@ -94,11 +187,17 @@ def sync_tree(top: Path, *, reserved: str) -> list[FileDigest]:
                     f"the state written contains {reserved!r}, a name the store "
                     "reserves for its manifest; write it under another name"
                 )
-            mode = entry.stat(follow_symlinks=False).st_mode
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
             if stat.S_ISDIR(mode):
                 visit(Path(entry.path), rel + "/")
             elif stat.S_ISREG(mode):
-                size, sha256 = hash_file(Path(entry.path), fsync=True)
+                known = _known_digest(st)
+                if known is None:
+                    size, sha256 = hash_file(Path(entry.path), fsync=True)
+                else:
+                    _fsync_file(entry.path)
+                    size, sha256 = st.st_size, known
                 files.append((rel, size, sha256))
             else:
                 kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"

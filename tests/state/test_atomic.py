@@ -1,0 +1,110 @@
+"""Checksums computed while a checkpoint's files are written, not read back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from aiotrainer import SequentialBuffer
+from aiotrainer.state import CheckpointStore, CorruptCheckpointError
+from aiotrainer.state._atomic import HashingWriter, sync_tree
+
+DATA = os.urandom(300_000)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_hashed(path: Path, data: bytes = DATA) -> None:
+    with HashingWriter(path) as f:
+        f.write(data[:1000])
+        f.write(memoryview(data)[1000:])
+
+
+def tamper_keeping_size_and_mtime(path: Path) -> bytes:
+    """Flip a byte in place and put the mtime back: invisible but to a re-read."""
+    before = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[12345] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    return bytes(data)
+
+
+class TestHashingWriter:
+    def test_writes_the_bytes_and_their_digest(self, tmp_path: Path) -> None:
+        write_hashed(tmp_path / "f")
+        assert (tmp_path / "f").read_bytes() == DATA
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("f", len(DATA), sha(DATA))
+        ]
+
+    def test_the_digest_comes_from_the_write_not_a_read_back(
+        self, tmp_path: Path
+    ) -> None:
+        write_hashed(tmp_path / "f")
+        tamper_keeping_size_and_mtime(tmp_path / "f")
+        # the recorded digest (of what was written) is used, unread
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("f", len(DATA), sha(DATA))
+        ]
+
+    def test_a_file_changed_after_closing_is_read_back(self, tmp_path: Path) -> None:
+        write_hashed(tmp_path / "f")
+        with open(tmp_path / "f", "ab") as f:
+            f.write(b"more")
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("f", len(DATA) + 4, sha(DATA + b"more"))
+        ]
+
+    def test_a_digest_is_used_once(self, tmp_path: Path) -> None:
+        write_hashed(tmp_path / "f")
+        sync_tree(tmp_path, reserved="manifest.json")
+        changed = tamper_keeping_size_and_mtime(tmp_path / "f")
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("f", len(DATA), sha(changed))
+        ]
+
+    def test_a_failed_write_records_nothing(self, tmp_path: Path) -> None:
+        with (
+            pytest.raises(RuntimeError, match="boom"),
+            HashingWriter(tmp_path / "f") as f,
+        ):
+            f.write(b"partial")
+            raise RuntimeError("boom")
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("f", 7, sha(b"partial"))
+        ]
+
+    def test_pickle_dumps_through_it(self, tmp_path: Path) -> None:
+        items = [os.urandom(4096) for _ in range(100)]
+        with HashingWriter(tmp_path / "p.pkl") as f:
+            pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
+        raw = (tmp_path / "p.pkl").read_bytes()
+        assert pickle.loads(raw) == items
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("p.pkl", len(raw), sha(raw))
+        ]
+
+
+class TestCheckpoints:
+    def test_a_buffer_checkpoint_verifies_and_catches_a_flipped_byte(
+        self, tmp_path: Path
+    ) -> None:
+        buffer = SequentialBuffer[bytes](100)
+        buffer.add_many([os.urandom(4096) for _ in range(50)])
+        store = CheckpointStore(tmp_path / "store")
+        checkpoint = store.save(lambda d: buffer.save_state(d / "buffer"))
+        assert store.verify(checkpoint) == checkpoint
+        raw = (checkpoint.path / "buffer.pkl").read_bytes()
+        entry = next(f for f in checkpoint.files if f.path == "buffer.pkl")
+        assert entry.sha256 == sha(raw)
+
+        tamper_keeping_size_and_mtime(checkpoint.path / "buffer.pkl")
+        with pytest.raises(CorruptCheckpointError, match="'buffer.pkl' has sha256"):
+            store.verify(checkpoint)
