@@ -21,6 +21,8 @@ BENCHMARKS = (
     "parallel",
     "pause",
     "checkpoint",
+    "update",
+    "e2e",
 )
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,6 +12,10 @@ Figures (µs):
   ``loop.call_soon_threadsafe`` wake of the loop (an event a task waits on) plus
   one ``anyio.to_thread.run_sync`` hand-off of a function that stamps. Target:
   ratio <= 1.3.
+- ``latency.<loop>.p50_vs_lean``: the same median against the lean two-hop
+  path: ``call_soon_threadsafe`` wakes a task, which hands off to a worker
+  thread with one ``SimpleQueue.put`` (the ``minimal_queue_path`` below).
+  Target: ratio <= 1.2. ``.p99_vs_lean``: the p99s of the two, for context.
 - ``latency.<loop>.p50_vs_thread_event``: the same median against a bare
   ``threading.Event`` hand-off between two threads.
 - ``latency.<loop>.p99``: target <= 1,000 µs; against the minimal path's p99 and
@@ -53,6 +57,7 @@ JITTER = 0.001
 ROUND_TRIPS = 2000
 TARGET_P99 = 1000.0
 TARGET_RATIO = 1.3
+TARGET_LEAN = 1.2
 
 Fire = Callable[[int], None]
 
@@ -247,6 +252,21 @@ def main() -> None:
             baseline=("minimal_path", p(mini, 50), "µs"),
             target=f"ratio <= {TARGET_RATIO}",
             ok=ratio <= TARGET_RATIO,
+        )
+        lean = f"{mini}.queue"
+        report(
+            f"latency.{loop}.p50_vs_lean",
+            p(svc, 50),
+            "µs",
+            baseline=("lean_two_hop_path", p(lean, 50), "µs"),
+            target=f"ratio <= {TARGET_LEAN}",
+            ok=p(svc, 50) <= TARGET_LEAN * p(lean, 50),
+        )
+        report(
+            f"latency.{loop}.p99_vs_lean",
+            p(svc, 99),
+            "µs",
+            baseline=("lean_two_hop_path.p99", p(lean, 99), "µs"),
         )
         report(
             f"latency.{loop}.p50_vs_thread_event",
