@@ -163,8 +163,11 @@ class DataUser(PersistentStateMixin, Generic[B]):
         :param timestamp: a ``time.time()`` value.
         """
         with self._lock:
+            stamps = self._timestamps
+            if not stamps or stamps[0] >= timestamp:
+                return len(stamps)  # every item is newer: no scan (a busy stream)
             count = 0
-            for t in reversed(self._timestamps):
+            for t in reversed(stamps):
                 if t < timestamp:
                     break
                 count += 1
