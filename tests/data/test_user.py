@@ -6,7 +6,7 @@ import json
 import math
 import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +148,10 @@ class TestUpdate:
         calls: list[list[int]] = []
 
         class Bulk(SequentialBuffer[int]):
-            def add_many(self, items: Sequence[int]) -> None:
-                calls.append(list(items))
-                super().add_many(items)
+            def add_many(self, items: Iterable[int]) -> None:
+                batch = list(items)
+                calls.append(batch)
+                super().add_many(batch)
 
         user = DataUser(Bulk(10))
         for i in range(4):
@@ -174,7 +175,7 @@ class TestUpdate:
         class Refusing(SequentialBuffer[int]):
             refuse = True
 
-            def add_many(self, items: Sequence[int]) -> None:
+            def add_many(self, items: Iterable[int]) -> None:
                 if self.refuse:
                     raise RuntimeError("disk full")
                 super().add_many(items)

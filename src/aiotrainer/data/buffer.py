@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -60,7 +60,7 @@ class DataBuffer(ABC, PersistentStateMixin, Generic[T, R]):
     def add(self, data: T) -> None:
         """Add one item. A full buffer makes room as its policy says."""
 
-    def add_many(self, items: Sequence[T]) -> None:
+    def add_many(self, items: Iterable[T]) -> None:
         """Add ``items`` in order, as many :meth:`add` calls would.
 
         An optional bulk hook: ``update()`` hands a buffer that overrides it every
@@ -68,7 +68,7 @@ class DataBuffer(ABC, PersistentStateMixin, Generic[T, R]):
         :meth:`add` (the built-in buffers override it). The default calls
         :meth:`add` for each item.
 
-        :param items: the items, oldest first.
+        :param items: the items, oldest first (an iterable: iterate it once).
         """
         for item in items:
             self.add(item)

@@ -6,7 +6,8 @@ import math
 import pickle
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,7 +49,7 @@ class SequentialBuffer(DataBuffer[T, list[T]]):
         """Append ``data``; when full, the oldest item is dropped."""
         self._items.append(data)
 
-    def add_many(self, items: Sequence[T]) -> None:
+    def add_many(self, items: Iterable[T]) -> None:
         """Append ``items`` in one go; when full, the oldest items are dropped."""
         self._items.extend(items)
 
@@ -159,18 +160,16 @@ class RandomReplacementBuffer(DataBuffer[T, list[T]]):
         elif self._random.random() < self._replace_probability:
             self._items[self._random.randrange(self._max_size)] = data
 
-    def add_many(self, items: Sequence[T]) -> None:
+    def add_many(self, items: Iterable[T]) -> None:
         """Add ``items`` in order, with the same outcome as :meth:`add` per item."""
         stored = self._items
+        rest = iter(items)
         room = self._max_size - len(stored)
         if room > 0:
-            stored.extend(items[:room])
-            items = items[room:]
-        if not items:
-            return
+            stored.extend(islice(rest, room))
         p = self._replace_probability
         rand, pick, size = self._random.random, self._random.randrange, self._max_size
-        for data in items:
+        for data in rest:
             if rand() < p:
                 stored[pick(size)] = data
 

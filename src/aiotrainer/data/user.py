@@ -23,6 +23,8 @@ __all__ = ["DataUser", "DataUserStatistics"]
 
 B = TypeVar("B", bound=DataBuffer[Any, Any])
 
+_first, _second = itemgetter(0), itemgetter(1)
+
 
 @dataclass(frozen=True)
 class DataUserStatistics:
@@ -127,8 +129,8 @@ class DataUser(PersistentStateMixin, Generic[B]):
             before = len(buffer)
             if self._bulk:
                 try:
-                    buffer.add_many(list(map(itemgetter(0), items)))
-                    self._timestamps.extend(map(itemgetter(1), items))
+                    buffer.add_many(map(_first, items))
+                    self._timestamps.extend(map(_second, items))
                 finally:
                     # add_many() that raised: its items count as dropped unless
                     # the buffer grew (and none of them get a timestamp).

@@ -102,7 +102,7 @@ class HashingWriter:
     __slots__ = ("_digest", "_file", "_size")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file = open(path, "wb")  # closed by close()
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._digest = hashlib.sha256()
         self._size = 0
 
