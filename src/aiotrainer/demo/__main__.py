@@ -15,6 +15,7 @@ import anyio
 import anyio.to_thread
 
 from .. import SequentialBuffer, TrainerService
+from .._runner import run
 from .components import LinearModel, LinearRegressionTrainer, SyntheticStream
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rate <= 0:
         parser.error("--seconds and --rate must be > 0")
-    anyio.run(run_demo, args.seconds, args.rate, backend_options={"use_uvloop": True})
+    run(run_demo, args.seconds, args.rate)
 
 
 if __name__ == "__main__":
