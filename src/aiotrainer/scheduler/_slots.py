@@ -21,6 +21,13 @@ class Slots:
         self.held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    def try_acquire(self) -> bool:
+        """Take a free slot now if nobody waits; return whether it did."""
+        if self.held < self.total and not self._waiters:
+            self.held += 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take a slot, waiting for one if all are held (cancellation-safe)."""
         if self.held < self.total and not self._waiters:

@@ -185,7 +185,8 @@ class LocalExecutor:
             ``fn`` runs, before waiting for it: a way to ask ``fn`` to end sooner.
         :return: what ``fn()`` returned; its exception is raised here.
         """
-        await self._slots.acquire()
+        if not self._slots.try_acquire():
+            await self._slots.acquire()
         try:
             job = _Job(self._slots.release, fn, gate, asyncio.get_running_loop())
             self._ensure_thread()  # may fail: "can't start new thread"

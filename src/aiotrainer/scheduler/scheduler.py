@@ -275,11 +275,13 @@ class Scheduler:
             held: list[Slots] = []
             try:
                 for lock in locks:
-                    await lock.acquire()  # no trip through the loop if free
+                    if not lock.try_acquire():  # free: no await, no loop trip
+                        await lock.acquire()
                     held.append(lock)
                 # A run counts as in flight only once it has a worker: pause()
                 # must not wait for runs queued behind a parked one.
-                await self._slots.acquire()
+                if not self._slots.try_acquire():
+                    await self._slots.acquire()
                 try:
                     if gate.paused or not self._dispatching:
                         continue
