@@ -24,11 +24,16 @@ _KINDS = {"models": "model", "data_users": "data user", "trainers": "trainer"}
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What a restore loaded and what it left out."""
+    """What a restore loaded and what it left out (``service.restore_report``)."""
 
     checkpoint: str
+    """The path of the checkpoint loaded."""
     loaded: dict[str, list[str]] = field(default_factory=dict)
+    """The names loaded, by section: ``"models"``, ``"data_users"``,
+    ``"trainers"``."""
     differences: list[str] = field(default_factory=list)
+    """What did not match and was skipped (only with ``strict=False``; a strict
+    restore refuses any difference)."""
 
 
 def check_match(
@@ -91,9 +96,13 @@ def load(
     data_users: Mapping[str, DataUser[Any]],
     trainers: Mapping[str, Trainer],
 ) -> None:
-    """Call each named component's ``load_state`` on its part of the checkpoint.
+    """Call each named component's ``load_state`` on its part of the checkpoint,
+    then ``sync()`` each model loaded, so that the agent's inference models hold
+    the restored weights before the first run (as loading a
+    ``TrainingModelsDict`` does in pamiq-core).
 
-    :raises StateLoadError: naming the component whose ``load_state`` raised.
+    :raises StateLoadError: naming the component whose ``load_state`` (or, for a
+        model, ``sync``) raised.
     """
     root = checkpoint.path
     groups: list[tuple[str, Mapping[str, Any]]] = [
@@ -108,5 +117,10 @@ def load(
                 registry[name].load_state(path)
             except Exception as exc:
                 raise StateLoadError(root, _KINDS[section], name, exc) from exc
+    for name in to_load.get("models", []):
+        try:
+            models[name].sync()
+        except Exception as exc:
+            raise StateLoadError(root, _KINDS["models"], name, exc) from exc
     for trainer in trainers.values():
         trainer._resync_after_restore()
