@@ -168,8 +168,11 @@ class TrainerService:
         self._policies = self._coerce_policies(on_error, trainer_map)
 
         self.training_models = TrainingModelsDict(model_map)
+        """The training models, by name (the trainers' side)."""
         self.data_users = DataUsersDict.from_data_buffers(buffer_map)
+        """One data user per buffer, by the buffer's name."""
         self.trainers = TrainersDict()
+        """The trainers, by name."""
         for name, trainer in trainer_map.items():
             self.trainers[name] = trainer
         for name, trainer in self.trainers.items():
@@ -311,6 +314,7 @@ class TrainerService:
             await self._stopped.wait()
 
     aclose = stop
+    """The same as :meth:`stop` (resources close with ``aclose()``)."""
 
     def _request_stop(self) -> None:
         if self._stop_requested is not None:

@@ -61,7 +61,9 @@ class TrainingModel(ABC, PersistentStateMixin, Generic[T]):
                 "used only for inference must have an inference model"
             )
         self.has_inference_model = has_inference_model
+        """Whether this model has an inference side."""
         self.inference_thread_only = inference_thread_only
+        """Whether it is only used for inference (never trained or synced)."""
         self._inference_model_lock = threading.Lock()
 
     @property
