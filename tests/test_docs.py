@@ -379,6 +379,12 @@ def test_example_runs(path: Path, tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(path)], cwd=tmp_path, check=True, timeout=60)
 
 
+def test_readme_quickstart_is_the_example_file() -> None:
+    """The README says its first example is examples/quickstart.py: keep it so."""
+    first = next(b for b in BLOCKS if b.page.name == "README.md" and b.lang in RUN)
+    assert first.body.strip() == _example_body(EXAMPLES / "quickstart.py")
+
+
 def test_every_example_is_shown_somewhere() -> None:
     shown = set()
     for block in _by_lang(RUN):
