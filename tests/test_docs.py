@@ -504,6 +504,25 @@ def test_record_fields_are_documented(name: str, griffe_package) -> None:  # typ
     assert not undocumented, f"{name}: no docstring for {undocumented}"
 
 
+def test_sphinx_roles_become_links_or_code() -> None:
+    """tools/griffe_sphinx_roles.py, as mkdocs.yml loads it."""
+    griffe = pytest.importorskip("griffe")
+    extension = griffe.load_extensions(
+        f"{ROOT / 'tools' / 'griffe_sphinx_roles.py'}:SphinxRoles"
+    )
+    package = griffe.load(
+        "aiotrainer", search_paths=[str(ROOT / "src")], extensions=extension
+    )
+    service = package["TrainerService"].docstring.value
+    assert ":class:" not in service and ":meth:" not in service
+    assert "[`TrainingModel`][aiotrainer.TrainingModel]" in service  # exported
+    assert "\n::\n" not in "\n" + service  # the reST literal marker is gone
+    save = package["TrainerService"].members["save_state"].docstring.value
+    assert "[`pause()`][aiotrainer.TrainerService.pause]" in save  # a member
+    user = package["DataUser"].docstring.value
+    assert "`update()`" in user and "][aiotrainer.DataUser.update]" in user
+
+
 def test_strict_build_is_configured() -> None:
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     assert re.search(r"^strict: true$", config, re.MULTILINE)
