@@ -10,7 +10,8 @@ Every fenced code block in README.md and docs/**/*.md is checked, by its languag
 - ``yaml``, ``toml``, ``json``: parsed.
 - ``console`` (``$ `` prompts), ``bash``, ``sh``, ``shell``: every ``make`` target
   must exist, every ``aiotrainer`` subcommand and ``--option`` must be in its
-  ``--help``, every ``python -m module`` must be importable.
+  ``--help``, every ``python -m module`` must be importable and every
+  ``python file.py`` must exist.
 - ``text``: output or layouts, shown as is.
 
 A block may be marked on the line just above its fence:
@@ -286,6 +287,8 @@ def test_shell_block_names_real_commands(block: Block) -> None:
                     f"{block.id}: {argv}: {option} is not in "
                     f"'aiotrainer {' '.join(command)} --help'"
                 )
+        elif argv[0] == "python" and len(argv) > 1 and argv[1].endswith(".py"):
+            assert (ROOT / argv[1]).is_file(), f"{block.id}: no file {argv[1]}"
         elif argv[:2] == ["python", "-m"] and len(argv) > 2:
             done = subprocess.run(
                 [
