@@ -8,7 +8,9 @@ signal, ``run.max_uptime``, ``run.max_runs`` or a trainer's error stops it.
 Shutdown is graceful and ordered: the sources stop first (no new data), then
 the service (no new runs; runs in flight finish within
 ``workers.shutdown_timeout``; a final checkpoint), then the add-ons. A second
-SIGINT during it cancels the wait for runs in flight; a third exits at once.
+SIGINT during it exits at once (status 130) without waiting for runs in flight
+and without a final save: checkpoints are atomic, so the last one stays whole,
+and the kernel releases the state directory's lock.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ from .config.building import Source
 from .config.models import ServiceConfig
 from .events import EventKind
 from .scheduler.errors import TrainerFailedError
-from .service import TrainerService
+from .service import TrainerService, _leaves
 from .state.lock import StateDirLock
 from .status import ServiceStatus
 
@@ -59,14 +62,12 @@ class StopReason(enum.StrEnum):
     MAX_RUNS = "max_runs"
     TRAINER_FAILED = "trainer_failed"
     SOURCE_FAILED = "source_failed"
-    FORCED = "forced"
     REQUESTED = "requested"
 
 
 _EXIT_CODES = {
     StopReason.TRAINER_FAILED: 1,
     StopReason.SOURCE_FAILED: 1,
-    StopReason.FORCED: 130,
 }
 
 
@@ -89,7 +90,7 @@ class DaemonResult:
 
     @property
     def exit_code(self) -> int:
-        """0 for a graceful stop, 1 after a failure, 130 when forced."""
+        """0 for a graceful stop, 1 after a trainer's or a source's failure."""
         return _EXIT_CODES.get(self.reason, 0)
 
 
@@ -153,7 +154,6 @@ class Daemon:
         self._add_ons = list(add_ons)
         self._stop: anyio.Event | None = None
         self._reason: tuple[StopReason, str] | None = None
-        self._main_scope: anyio.CancelScope | None = None
         self._started: float | None = None
         self.service: TrainerService | None = None
 
@@ -184,12 +184,17 @@ class Daemon:
             sources = self.config.build_sources()
             self._log_plan(service, sources)
             self._stop = anyio.Event()
-            async with anyio.create_task_group() as outer:
-                if self._handle_signals:
-                    outer.start_soon(self._watch_signals, name="signals")
-                with anyio.CancelScope() as self._main_scope:
+            try:
+                async with anyio.create_task_group() as outer:
+                    if self._handle_signals:
+                        outer.start_soon(self._watch_signals, name="signals")
                     await self._main(service, sources)
-                outer.cancel_scope.cancel()
+                    outer.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                leaves = _leaves(group)
+                if len(leaves) == 1:  # e.g. a restore that failed: itself, unwrapped
+                    raise leaves[0] from leaves[0].__cause__
+                raise
         finally:
             if self._progress is not None:
                 self._progress.close()
@@ -197,8 +202,6 @@ class Daemon:
                 lock.release()
         metrics = await collect_metrics(service)
         reason, detail = self._reason or (StopReason.REQUESTED, "")
-        if self._main_scope is not None and self._main_scope.cancelled_caught:
-            reason, detail = StopReason.FORCED, "forced by a second interrupt"
         uptime = time.monotonic() - (self._started or time.monotonic())
         return DaemonResult(reason, detail, service.status(), metrics, uptime)
 
@@ -257,6 +260,7 @@ class Daemon:
                 for name, source in sources.items():
                     collector = collectors[self.config.sources[name].buffer]
                     feeding.start_soon(self._feed, name, source, collector)
+                logger.info("running; SIGINT or SIGTERM stops it gracefully")
                 await self._stop.wait()
                 feeding.cancel_scope.cancel()  # sources stop first
             for buffer in collectors:
@@ -315,25 +319,27 @@ class Daemon:
                     self._progress.update(status, metrics, now - (self._started or now))
 
     async def _watch_signals(self) -> None:
-        interrupts = 0
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
             async for signum in received:
-                name = signal.Signals(signum).name
                 if self._reason is None:
+                    name = signal.Signals(signum).name
                     self.request_stop(StopReason.SIGNAL, f"received {name}")
-                    continue
-                if signum != signal.SIGINT:
-                    continue
-                interrupts += 1
-                if interrupts == 1:
-                    logger.warning(
-                        "second interrupt: exiting sooner, without waiting for runs "
-                        "in flight (interrupt again to exit at once)"
-                    )
-                    if self._main_scope is not None:
-                        self._main_scope.cancel()
-                else:
-                    logger.critical(
-                        "third interrupt: exiting now, without a final save"
-                    )
-                    os._exit(130)
+                elif signum == signal.SIGINT:
+                    self._exit_now()
+
+    def _exit_now(self) -> None:
+        """The second interrupt: leave at once, saying what is given up."""
+        status = None if self.service is None else self.service.status()
+        logger.critical(
+            "second interrupt: exiting now, without waiting for %d run(s) in flight "
+            "and without a final checkpoint (the last one: %s)",
+            0 if status is None else status.running_trainers,
+            (status and status.last_checkpoint) or "none",
+        )
+        if self._progress is not None:
+            self._progress.close()
+        for handler in logging.getLogger("aiotrainer").handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
