@@ -108,5 +108,12 @@ def load(
                 registry[name].load_state(path)
             except Exception as exc:
                 raise StateLoadError(root, _KINDS[section], name, exc) from exc
+    # The agent's inference models get the restored weights before any run
+    # (as pamiq-core does when it loads a TrainingModelsDict).
+    for name in to_load.get("models", []):
+        try:
+            models[name].sync()
+        except Exception as exc:
+            raise StateLoadError(root, "model", name, exc) from exc
     for trainer in trainers.values():
         trainer._resync_after_restore()
