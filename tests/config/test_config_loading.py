@@ -206,9 +206,7 @@ class TestBadInput:
         assert expected in problem
 
     def test_duplicate_names(self, tmp_path: Path) -> None:
-        text = YAML.replace(
-            "buffers:\n", 'buffers:\n  samples: {target: "a:B"}\n', 1
-        )
+        text = YAML.replace("buffers:\n", 'buffers:\n  samples: {target: "a:B"}\n', 1)
         (problem,) = _problems(_write(tmp_path, "c.yaml", text))
         assert problem.startswith("buffers.samples: duplicate name at line")
         doubled = json.dumps(MINIMAL).replace(
@@ -229,18 +227,28 @@ class TestBadInput:
             "logging: {level: LOUD}\n"
         )
         problems = _problems(_write(tmp_path, "c.yaml", text))
-        assert sorted(problems) == sorted([
-            "sources.feed.target: expected an import path 'package.module:Name' "
-            "(got 'not-a-path')",
-            "sources.feed.buffer: required, but missing",
-            "workers.max_workrs: unknown key; did you mean 'max_workers'? (got 2)",
-            "workers.shutdown_timeout: input should be greater than or equal to 0 "
-            "(got -1)",
-            "run.max_runs: input should be a valid integer, unable to parse string "
-            "as an integer (got 'many')",
-            "logging.level: input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
-            "'CRITICAL' (got 'LOUD')",
-        ])
+        assert sorted(problems) == sorted(
+            [
+                (
+                    "sources.feed.target: expected an import path 'package.module:Name' "
+                    "(got 'not-a-path')"
+                ),
+                "sources.feed.buffer: required, but missing",
+                "workers.max_workrs: unknown key; did you mean 'max_workers'? (got 2)",
+                (
+                    "workers.shutdown_timeout: input should be greater than or equal to 0 "
+                    "(got -1)"
+                ),
+                (
+                    "run.max_runs: input should be a valid integer, unable to parse string "
+                    "as an integer (got 'many')"
+                ),
+                (
+                    "logging.level: input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
+                    "'CRITICAL' (got 'LOUD')"
+                ),
+            ]
+        )
 
     def test_unknown_top_level_key_suggests_the_nearest(self, tmp_path: Path) -> None:
         (problem,) = _problems(_write(tmp_path, "c.yaml", YAML + "trainer: {}\n"))
@@ -255,10 +263,14 @@ class TestBadInput:
             "sources:\n  feed: {target: 'a:B', buffer: nope}\n"
         )
         assert _problems(_write(tmp_path, "c.yaml", text)) == [
-            "trainers.sgd.buffers.0: no buffer named 'sample'; expected one of: "
-            "'samples' (got 'sample')",
-            "sources.feed.buffer: no buffer named 'nope'; expected one of: "
-            "'samples' (got 'nope')",
+            (
+                "trainers.sgd.buffers.0: no buffer named 'sample'; expected one of: "
+                "'samples' (got 'sample')"
+            ),
+            (
+                "sources.feed.buffer: no buffer named 'nope'; expected one of: "
+                "'samples' (got 'nope')"
+            ),
         ]
 
     def test_bad_component_name(self, tmp_path: Path) -> None:
@@ -286,10 +298,11 @@ class TestBadInput:
         )
 
     def test_save_interval_without_dir(self) -> None:
-        (problem,) = _problems(
-            None, overrides=["state.save_interval=5"], environ={}
+        (problem,) = _problems(None, overrides=["state.save_interval=5"], environ={})
+        assert (
+            problem
+            == "state: save_interval needs state.dir (got save_interval=5.0 and no dir)"
         )
-        assert problem == "state: save_interval needs state.dir (got save_interval=5.0 and no dir)"
 
     def test_api_token_sources_are_exclusive(self) -> None:
         (problem,) = _problems(

@@ -46,6 +46,8 @@ async def test_a_sync_that_raises_on_restore_names_the_model(tmp_path: Path) -> 
     with anyio.fail_after(10):
         async with _service(tmp_path, LinearModel()) as service:
             await service.save_state()
-        with pytest.raises(StateLoadError, match="loading model 'linear' .*cannot reach"):
+        with pytest.raises(
+            StateLoadError, match="loading model 'linear' .*cannot reach"
+        ):
             async with _service(tmp_path, _BrokenSync()):
                 pass
