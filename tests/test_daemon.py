@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -184,6 +185,25 @@ class TestRun:
         assert daemon.finish() == 1, daemon.output
         assert "this trainer always fails" in daemon.output
         assert "summary: " in daemon.output
+
+    def test_json_log_lines(self, tmp_path: Path) -> None:
+        proc = _cli(
+            "run",
+            str(DEMO),
+            "--set",
+            f"state.dir={tmp_path}",
+            "--set",
+            "run.max_runs=1",
+            "--set",
+            "logging.format=json",
+            "--set",
+            "run.progress=off",
+        )
+        assert proc.returncode == 0, proc.stderr
+        records = [json.loads(line) for line in proc.stderr.splitlines()]
+        assert {"time", "level", "logger", "message"} <= set(records[0])
+        assert any(r["message"].startswith("starting pid") for r in records)
+        assert proc.stdout.startswith("summary: ")  # no progress lines
 
     def test_a_bad_config_exits_2_without_a_traceback(
         self, tmp_path: Path, daemons: list[Daemon]
@@ -398,8 +418,6 @@ class TestValidate:
         assert proc.stdout == ""
 
     def test_schema_is_json_schema_of_the_config(self) -> None:
-        import json
-
         proc = _cli("schema")
         assert proc.returncode == 0
         schema = json.loads(proc.stdout)

@@ -196,14 +196,16 @@ class Daemon:
                     raise leaves[0] from leaves[0].__cause__
                 raise
         finally:
-            if self._progress is not None:
-                self._progress.close()
             if lock is not None:
                 lock.release()
         metrics = await collect_metrics(service)
         reason, detail = self._reason or (StopReason.REQUESTED, "")
         uptime = time.monotonic() - (self._started or time.monotonic())
-        return DaemonResult(reason, detail, service.status(), metrics, uptime)
+        status = service.status()
+        if self._progress is not None:  # the final state, then the summary
+            self._progress.update(status, metrics, uptime)
+            self._progress.close()
+        return DaemonResult(reason, detail, status, metrics, uptime)
 
     def _log_plan(self, service: TrainerService, sources: Mapping[str, Source]) -> None:
         def names(items: Any) -> str:
