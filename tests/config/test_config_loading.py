@@ -94,6 +94,11 @@ class TestFormats:
         assert config.state.dir == Path("/tmp/from-file")
         assert config.models["linear"].args == {"dim": 3}
 
+    def test_a_schema_pointer_is_allowed(self, tmp_path: Path) -> None:
+        text = json.dumps({"$schema": "./aiotrainer.schema.json", **MINIMAL})
+        config = load_config(_write(tmp_path, "c.json", text), environ={})
+        assert config == ServiceConfig.model_validate(MINIMAL)
+
     def test_the_shipped_configs_load(self) -> None:
         demo = load_config(DEMO, environ={})
         assert set(demo.sources) == {"stream"}

@@ -331,6 +331,7 @@ def load_config(
     :raises ConfigError: with every problem, one per line.
     """
     data = read_file(path) if path is not None else {}
+    data.pop("$schema", None)  # an editor's pointer to the JSON Schema
     data = _merge(data, _environment(environ))
     data = _merge(data, parse_overrides(overrides))
     try:
