@@ -186,6 +186,20 @@ class TestRun:
         assert "this trainer always fails" in daemon.output
         assert "summary: " in daemon.output
 
+    def test_a_checkpoint_that_does_not_fit_ends_it_with_status_1(
+        self, tmp_path: Path
+    ) -> None:
+        state = ("--set", f"state.dir={tmp_path}")
+        assert _cli("run", str(DEMO), *state, "--set", "run.max_runs=1").returncode == 0
+        other_dim = ("--set", "models.linear.args.dim=4")
+        proc = _cli("run", str(DEMO), *state, *other_dim, "--set", "run.max_runs=1")
+        assert proc.returncode == 1
+        assert proc.stderr.splitlines()[-1].startswith(
+            "aiotrainer: error: loading model 'linear' from checkpoint"
+        )
+        assert "has dim=3; expected dim=4" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
     def test_json_log_lines(self, tmp_path: Path) -> None:
         proc = _cli(
             "run",

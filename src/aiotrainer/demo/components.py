@@ -71,8 +71,16 @@ class LinearModel(TrainingModel[LinearInference]):
         path.with_suffix(".json").write_text(json.dumps({"w": self.w, "b": self.b}))
 
     def load_state(self, path: Path) -> None:
-        """Read the parameters back."""
+        """Read the parameters back.
+
+        :raises ValueError: when they have another ``dim``.
+        """
         params = json.loads(path.with_suffix(".json").read_text())
+        if len(params["w"]) != self.dim:
+            raise ValueError(
+                f"the checkpoint's model has dim={len(params['w'])}; "
+                f"expected dim={self.dim}"
+            )
         self.w, self.b = [float(v) for v in params["w"]], float(params["b"])
 
 
