@@ -6,10 +6,11 @@ The subprocesses find this module through ``PYTHONPATH=tests``.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from aiotrainer import Trainer
+from aiotrainer import DataCollector, Trainer
 
-__all__ = ["FailingTrainer", "SlowTrainer"]
+__all__ = ["FailingTrainer", "SlowTrainer", "failing_source"]
 
 
 class SlowTrainer(Trainer):
@@ -30,3 +31,9 @@ class FailingTrainer(Trainer):
 
     def train(self) -> None:
         raise RuntimeError("this trainer always fails")
+
+
+async def failing_source(collector: DataCollector[Any]) -> None:
+    """Collects one item, then raises."""
+    collector.collect(1)
+    raise RuntimeError("the source broke")

@@ -186,6 +186,18 @@ class TestRun:
         assert "this trainer always fails" in daemon.output
         assert "summary: " in daemon.output
 
+    def test_a_failing_source_ends_it_with_status_1(self, tmp_path: Path) -> None:
+        config = tmp_path / "source.yaml"
+        config.write_text(
+            "buffers:\n  b: {target: 'aiotrainer:SequentialBuffer', args: {max_size: 5}}\n"
+            "sources:\n  broken: {target: 'daemon_parts:failing_source', buffer: b}\n"
+        )
+        proc = _cli("run", str(config))
+        assert proc.returncode == 1, proc.stderr
+        assert "source 'broken' failed: RuntimeError: the source broke" in proc.stderr
+        assert "stopped: source 'broken' failed" in proc.stdout
+        assert "buffer b: 1 seen" in proc.stdout
+
     def test_a_checkpoint_that_does_not_fit_ends_it_with_status_1(
         self, tmp_path: Path
     ) -> None:
