@@ -293,6 +293,18 @@ class TestBadInput:
         assert problem.startswith("workers.max_workers: input should be a valid int")
         assert problem.endswith("(got 'zero')")
 
+    def test_misspelt_environment_section(self) -> None:
+        (problem,) = _problems(None, environ={"AIOTRAINER__STAT__DIR": "/x"})
+        assert problem == (
+            "AIOTRAINER__STAT__DIR: unknown section 'stat'; did you mean 'state'? "
+            "(got '/x')"
+        )
+
+    def test_undecodable_environment_value(self) -> None:
+        (problem,) = _problems(None, environ={"AIOTRAINER__MODELS": "nope"})
+        assert problem.startswith("AIOTRAINER__*: error parsing value for field")
+        assert '"models"' in problem
+
     @pytest.mark.parametrize(
         "item", ["state.dir", "=x", "state..dir=x"], ids=["no-equals", "no-key", "gap"]
     )

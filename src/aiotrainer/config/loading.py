@@ -236,10 +236,30 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     source = EnvSettingsSource(_EnvReader)
     if environ is not None:
         source.env_vars = {k.lower(): v for k, v in environ.items()}
+    ours = {
+        k: v for k, v in source.env_vars.items() if k.startswith(ENV_PREFIX.lower())
+    }
+    sections = list(ServiceConfig.model_fields)
+    problems = []
+    for key, value in sorted(ours.items()):
+        section = key[len(ENV_PREFIX) :].split("__", 1)[0]
+        if section not in sections:
+            close = difflib.get_close_matches(section, sections, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "expected one of: " + (", ".join(sections))
+            )
+            problems.append(
+                f"{key.upper()}: unknown section {section!r}; {hint} (got {value!r})"
+            )
     try:
         values = dict(source())
     except Exception as exc:  # noqa: BLE001 - a value it cannot decode
-        raise ConfigError([f"environment: {exc}"]) from None
+        problems.append(f"{ENV_PREFIX}*: {exc}")
+        values = {}
+    if problems:
+        raise ConfigError(problems)
     parsed = _parse_args_text(values)
     assert isinstance(parsed, dict)
     return parsed
