@@ -70,3 +70,12 @@ async def test_request_stop_stops_it_and_releases_the_lock(tmp_path: Path) -> No
     assert (result.reason, result.detail) == (StopReason.REQUESTED, "by the test")
     with StateDirLock(tmp_path) as lock:  # released
         assert lock.held
+
+
+async def test_a_stop_requested_before_run_stops_it_once_started(tmp_path: Path) -> None:
+    daemon = Daemon(_demo(tmp_path), handle_signals=False)
+    daemon.request_stop(StopReason.REQUESTED, "early")
+    with anyio.fail_after(30):
+        result = await daemon.run()
+    assert result.detail == "early"
+    assert result.status.state is ServiceState.STOPPED

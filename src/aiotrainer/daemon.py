@@ -184,6 +184,8 @@ class Daemon:
             sources = self.config.build_sources()
             self._log_plan(service, sources)
             self._stop = anyio.Event()
+            if self._reason is not None:  # asked to stop before it ran
+                self._stop.set()
             try:
                 async with anyio.create_task_group() as outer:
                     if self._handle_signals:
