@@ -452,3 +452,22 @@ class TestValidate:
             schema["properties"]
         )
         assert schema["additionalProperties"] is False
+        assert schema["properties"]["$schema"]["type"] == "string"  # for editors
+
+    def test_schema_into_a_closed_pipe(self) -> None:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first byte
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "aiotrainer.cli", "schema"],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+                env=_env(),
+            )
+        finally:
+            os.close(write_end)
+        assert proc.stderr == ""  # no BrokenPipeError traceback
+        assert proc.returncode == 0

@@ -72,7 +72,9 @@ async def test_request_stop_stops_it_and_releases_the_lock(tmp_path: Path) -> No
         assert lock.held
 
 
-async def test_a_stop_requested_before_run_stops_it_once_started(tmp_path: Path) -> None:
+async def test_a_stop_requested_before_run_stops_it_once_started(
+    tmp_path: Path,
+) -> None:
     daemon = Daemon(_demo(tmp_path), handle_signals=False)
     daemon.request_stop(StopReason.REQUESTED, "early")
     with anyio.fail_after(30):

@@ -127,11 +127,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .config import ServiceConfig
+    from .config import config_json_schema
 
-    schema = ServiceConfig.model_json_schema()
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-    print(json.dumps(schema, indent=2))
+    print(json.dumps(config_json_schema(), indent=2))
     return 0
 
 
@@ -293,7 +291,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """The console script: exit with :func:`main`'s status."""
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `aiotrainer schema | head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ from .models import (
     StateConfig,
     TrainerConfig,
     WorkersConfig,
+    config_json_schema,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "StateConfig",
     "TrainerConfig",
     "WorkersConfig",
+    "config_json_schema",
     "load_config",
     "parse_overrides",
     "read_file",

@@ -39,6 +39,7 @@ __all__ = [
     "StateConfig",
     "TrainerConfig",
     "WorkersConfig",
+    "config_json_schema",
 ]
 
 _TARGET = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -318,3 +319,20 @@ class ServiceConfig(_Section):
         from .building import build_sources
 
         return build_sources(self)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a config file, for editors (``aiotrainer schema``).
+
+    :class:`ServiceConfig`'s own, plus the ``$schema`` key a file may use to
+    point an editor at it (the loader ignores that key).
+    """
+    schema = ServiceConfig.model_json_schema()
+    schema["properties"] = {
+        "$schema": {
+            "type": "string",
+            "description": "where this schema is, for editors; ignored by aiotrainer",
+        },
+        **schema["properties"],
+    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
