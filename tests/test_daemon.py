@@ -126,6 +126,7 @@ class TestRun:
         daemons.append(daemon)
         assert daemon.finish() == 0, daemon.output
         assert "stopped: max_uptime 2 s reached" in daemon.output
+        assert "on uvloop: " in daemon.output  # by default
         assert "sgd: " in daemon.output and " runs, loss=" in daemon.output  # progress
         assert "summary: ran " in daemon.output
         assert "trainer sgd: " in daemon.output
@@ -180,9 +181,10 @@ class TestRun:
     ) -> None:
         config = tmp_path / "failing.yaml"
         config.write_text("trainers:\n  bad: {target: 'daemon_parts:FailingTrainer'}\n")
-        daemon = Daemon(config)
+        daemon = Daemon(config, "--no-uvloop")
         daemons.append(daemon)
         assert daemon.finish() == 1, daemon.output
+        assert "on asyncio: " in daemon.output
         assert "this trainer always fails" in daemon.output
         assert "summary: " in daemon.output
 
@@ -228,7 +230,7 @@ class TestRun:
         assert proc.returncode == 0, proc.stderr
         records = [json.loads(line) for line in proc.stderr.splitlines()]
         assert {"time", "level", "logger", "message"} <= set(records[0])
-        assert any(r["message"].startswith("starting pid") for r in records)
+        assert any(r["message"].startswith("starting pid ") for r in records)
         assert proc.stdout.startswith("summary: ")  # no progress lines
 
     def test_a_bad_config_exits_2_without_a_traceback(

@@ -15,6 +15,7 @@ and the kernel releases the state directory's lock.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import math
@@ -213,9 +214,12 @@ class Daemon:
         def names(items: Any) -> str:
             return ", ".join(sorted(items)) or "none"
 
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         logger.info(
-            "starting pid %d: models [%s], buffers [%s], trainers [%s], sources [%s]",
+            "starting pid %d on %s: models [%s], buffers [%s], trainers [%s], "
+            "sources [%s]",
             os.getpid(),
+            loop,
             names(service.training_models),
             names(service.data_users),
             names(service.trainers),
