@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -100,6 +101,17 @@ def _state_dir_problem(path: Path) -> str | None:
     return None
 
 
+class _Collected(logging.Handler):
+    """Keeps the messages of the records it is handed."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_config
 
@@ -108,11 +120,24 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _problems(exc.problems)
     problems: list[str] = []
-    for build in (config.build_service, config.build_sources):
+    warnings = _Collected(logging.WARNING)
+    root = logging.getLogger("aiotrainer")
+    root.addHandler(warnings)  # the builders' warnings, shown apart from errors
+    try:
+        for build in (config.build_service, config.build_sources):
+            try:
+                build()
+            except ConfigError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+    finally:
+        root.removeHandler(warnings)
+    for message in warnings.messages:
+        print(f"warning: {message}")
+    if config.api.enabled:
         try:
-            build()
+            config.api.resolve_token()
         except ConfigError as exc:
-            problems += [p for p in exc.problems if p not in problems]
+            problems += exc.problems
     if config.state.dir is not None:
         problem = _state_dir_problem(config.state.dir)
         if problem:

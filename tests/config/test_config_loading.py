@@ -326,3 +326,44 @@ class TestBadInput:
             None, overrides=["api.token=x", "api.token_env=TOKEN"], environ={}
         )
         assert problem.startswith("api: give at most one of token, token_env")
+
+
+class TestApiToken:
+    def test_from_each_source(self, tmp_path: Path) -> None:
+        (tmp_path / "token").write_text("from-file\n")
+        assert (
+            load_config(overrides=["api.token=inline"], environ={}).api.resolve_token()
+            == "inline"
+        )
+        by_env = load_config(overrides=["api.token_env=MY_TOKEN"], environ={})
+        assert by_env.api.resolve_token({"MY_TOKEN": "from-env"}) == "from-env"
+        by_file = load_config(
+            overrides=[f"api.token_file={tmp_path / 'token'}"], environ={}
+        )
+        assert by_file.api.resolve_token() == "from-file"
+        assert load_config(environ={}).api.resolve_token() is None
+
+    def test_inline_token_is_not_shown(self) -> None:
+        config = load_config(overrides=["api.token=s3cret"], environ={})
+        assert "s3cret" not in repr(config)
+
+    def test_missing_sources_are_named(self, tmp_path: Path) -> None:
+        by_env = load_config(overrides=["api.token_env=MY_TOKEN"], environ={})
+        with pytest.raises(ConfigError) as info:
+            by_env.api.resolve_token({})
+        assert info.value.problems == [
+            (
+                "api.token_env: the environment variable is not set or empty "
+                "(got 'MY_TOKEN')"
+            )
+        ]
+        (tmp_path / "empty").write_text("\n")
+        for name, problem in (
+            ("missing", "cannot read it"),
+            ("empty", "the file is empty"),
+        ):
+            config = load_config(
+                overrides=[f"api.token_file={tmp_path / name}"], environ={}
+            )
+            with pytest.raises(ConfigError, match=f"api.token_file: {problem}"):
+                config.api.resolve_token()

@@ -9,7 +9,9 @@ resolved by :mod:`aiotrainer.config.building`.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -198,6 +200,48 @@ class ApiConfig(_Section):
                 f"give at most one of token, token_env, token_file (got {given})"
             )
         return self
+
+    def resolve_token(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The bearer token from wherever it is given, or None if none is.
+
+        :param environ: the environment for ``token_env`` (``os.environ`` by default).
+        :raises ConfigError: when the variable is unset or empty, or the file
+            cannot be read or is empty.
+        """
+        from .errors import ConfigError
+
+        if self.token is not None:
+            return self.token.get_secret_value()
+        if self.token_env is not None:
+            env = os.environ if environ is None else environ
+            value = env.get(self.token_env, "")
+            if not value:
+                raise ConfigError(
+                    [
+                        (
+                            f"api.token_env: the environment variable is not set or "
+                            f"empty (got {self.token_env!r})"
+                        )
+                    ]
+                )
+            return value
+        if self.token_file is not None:
+            try:
+                value = self.token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    [
+                        f"api.token_file: cannot read it: {exc} (got {str(self.token_file)!r})"
+                    ]
+                ) from None
+            if not value:
+                raise ConfigError(
+                    [
+                        f"api.token_file: the file is empty (got {str(self.token_file)!r})"
+                    ]
+                )
+            return value
+        return None
 
 
 class LoggingConfig(_Section):
