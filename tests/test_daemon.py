@@ -233,6 +233,16 @@ class TestRun:
         assert any(r["message"].startswith("starting pid ") for r in records)
         assert proc.stdout.startswith("summary: ")  # no progress lines
 
+    def test_an_unusable_state_dir_exits_2(self, tmp_path: Path) -> None:
+        (tmp_path / "file").write_text("")
+        proc = _cli("run", str(DEMO), "--set", f"state.dir={tmp_path / 'file' / 'x'}")
+        assert proc.returncode == 2
+        assert proc.stderr.splitlines()[-1] == (
+            f"aiotrainer: error: state directory '{tmp_path / 'file' / 'x'}' cannot "
+            "be used: Not a directory"
+        )
+        assert "Traceback" not in proc.stderr
+
     def test_a_bad_config_exits_2_without_a_traceback(
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:
