@@ -24,7 +24,7 @@ install: $(STAMP_RUN)
 install-dev: $(STAMP_DEV)
 
 run: $(STAMP_RUN)
-	$(PY) -m aiotrainer.demo
+	$(BIN)/aiotrainer run configs/demo.yaml
 
 LINTED := src tests examples tools
 

@@ -44,6 +44,8 @@ from .state import (
     CorruptCheckpointError,
     PersistentStateMixin,
     RetentionPolicy,
+    StateDirLock,
+    StateDirLockedError,
     StateLoadError,
     StateRootError,
 )
@@ -120,6 +122,8 @@ __all__ = [
     "ServiceState",
     "ServiceStateError",
     "ServiceStatus",
+    "StateDirLock",
+    "StateDirLockedError",
     "StateLoadError",
     "StateRootError",
     "ThreadEventMixin",

@@ -7,9 +7,11 @@ from .errors import (
     CheckpointSaveError,
     CheckpointVersionError,
     CorruptCheckpointError,
+    StateDirLockedError,
     StateLoadError,
     StateRootError,
 )
+from .lock import StateDirLock
 from .persistence import PersistentStateMixin
 from .retention import RetentionPolicy
 from .store import CheckpointStore
@@ -25,6 +27,8 @@ __all__ = [
     "CorruptCheckpointError",
     "PersistentStateMixin",
     "RetentionPolicy",
+    "StateDirLock",
+    "StateDirLockedError",
     "StateLoadError",
     "StateRootError",
 ]

@@ -117,6 +117,8 @@ def load(
                 registry[name].load_state(path)
             except Exception as exc:
                 raise StateLoadError(root, _KINDS[section], name, exc) from exc
+    # The agent's inference models get the restored weights before any run
+    # (as pamiq-core does when it loads a TrainingModelsDict).
     for name in to_load.get("models", []):
         try:
             models[name].sync()
