@@ -732,7 +732,7 @@ class TestConstruction:
             (
                 lambda: {"trainers": {"learner": NoopTrainer("buf", 10)}},
                 ValueError,
-                r"trainer 'learner'.*min_buffer_size=10.*at most 4",
+                r"trainer 'learner'.*min_buffer_size=10.*never count more than 4",
             ),
             (
                 {"on_error": {"ghost": "retry"}},
@@ -799,7 +799,7 @@ class _CountingBuffer(DataBuffer[tuple[int, int], dict[int, int]]):
     """Counts each producer's items and checks they arrive in order, unbounded."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_queue_size=10**9)
         self.counts: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.out_of_order = 0

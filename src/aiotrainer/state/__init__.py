@@ -1,4 +1,4 @@
-"""Persistence: the state mixin, and atomic checkpoints."""
+"""Persistence: the state mixin, atomic checkpoints, and pamiq-core's StateStore."""
 
 from .checkpoint import Checkpoint, CheckpointFile
 from .errors import (
@@ -10,8 +10,9 @@ from .errors import (
     StateLoadError,
     StateRootError,
 )
-from .persistence import PersistentStateMixin
+from .persistence import PersistentStateMixin, load_pickle, save_pickle
 from .retention import RetentionPolicy
+from .state_store import DuplicateStateNameError, StateStore
 from .store import CheckpointStore
 
 __all__ = [
@@ -23,8 +24,12 @@ __all__ = [
     "CheckpointStore",
     "CheckpointVersionError",
     "CorruptCheckpointError",
+    "DuplicateStateNameError",
     "PersistentStateMixin",
     "RetentionPolicy",
     "StateLoadError",
     "StateRootError",
+    "StateStore",
+    "load_pickle",
+    "save_pickle",
 ]

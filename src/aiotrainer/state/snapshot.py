@@ -71,6 +71,8 @@ class _Capture:
                 (self._staging / section).rename(directory / section)
             data_dir = directory / SECTIONS["data_users"]
             data_dir.mkdir()
+            # a buffer without capture_state() was saved under the staging
+            # directory's data/<name> (same filesystem): its writer renames it
             for name, writer in self._deferred.items():
                 writer(data_dir / name)
         finally:
@@ -102,11 +104,16 @@ def capture(
     try:
         (staging / SECTIONS["models"]).mkdir()
         (staging / SECTIONS["trainers"]).mkdir()
+        (staging / SECTIONS["data_users"]).mkdir()
         for name, model in models.items():
             model.save_state(staging / SECTIONS["models"] / name)
         for name, trainer in trainers.items():
             trainer.save_state(staging / SECTIONS["trainers"] / name)
-        deferred = {name: user.capture_state() for name, user in data_users.items()}
+        data_staging = staging / SECTIONS["data_users"]
+        deferred = {
+            name: user.capture_state(data_staging / name)
+            for name, user in data_users.items()
+        }
     except BaseException:
         _discard(staging, lock_fd)
         raise
