@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 
-from aiotrainer import DataCollector
+from aiotrainer import DataCollector, time
 
 JOIN_TIMEOUT = 10.0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from aiotrainer import (
     DataUserStatistics,
     RandomReplacementBuffer,
     SequentialBuffer,
+    time,
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from aiotrainer import (
     TrainingModelsDict,
     UnknownNameError,
 )
+from aiotrainer import time as clock
 
 
 class Weights(InferenceModel):
@@ -542,9 +542,9 @@ class TestIsTrainable:
         assert trainer.previous_training_time == -math.inf
 
         collect(users, "obs", 1)
-        before = time.time()
+        before = clock.time()
         assert trainer.is_trainable()
-        after = time.time()
+        after = clock.time()
         first = trainer.previous_training_time
         assert before <= first <= after
 
