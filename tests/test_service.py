@@ -646,6 +646,8 @@ class TestStatus:
             "pending": 0,
             "dropped": 0,
             "restored": 0,
+            "evicted": 0,
+            "lost": 0,
         }
         events = service.events()
         with anyio.fail_after(DEADLINE):

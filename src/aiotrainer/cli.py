@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
+    from .state.snapshot import saved_nothing
     from .state.store import CheckpointStore
 
     if not state_dir.is_dir():
@@ -77,6 +78,9 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
                 verdict = f"CORRUPT: {exc}"
                 status = 1
         size = sum(f.size for f in checkpoint.files)
+        empty = saved_nothing(checkpoint.metadata)
+        if empty:  # it verifies, yet restores nothing of these
+            verdict += f" (saved no state: {', '.join(empty)})"
         if as_json:
             record = {
                 "name": checkpoint.name,
@@ -86,6 +90,7 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
                 "bytes": size,
                 "files": len(checkpoint.files),
                 "verdict": verdict,
+                "saved_nothing": empty,
             }
             print(json.dumps(record))
         else:

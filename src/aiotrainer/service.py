@@ -564,6 +564,8 @@ class TrainerService:
                 pending=stats.pending,
                 dropped=stats.dropped,
                 restored=stats.restored,
+                evicted=stats.dropped_in_buffer,
+                lost=stats.dropped_in_queue,
             )
         scheduler = self._scheduler
         if scheduler is None:

@@ -76,8 +76,14 @@ class BufferStatus(_Model):
     collected: int
     pending: int
     dropped: int
+    """Items gone: ``evicted + lost``."""
     restored: int = 0
     """Items loaded from a checkpoint."""
+    evicted: int = 0
+    """Items a full buffer evicted or rejected: its policy at work, normal."""
+    lost: int = 0
+    """Items lost because the collector's queue overflowed before ``update()``
+    moved them in (more than ``max_queue_size`` waiting): data loss."""
 
 
 class ServiceStatus(_Model):

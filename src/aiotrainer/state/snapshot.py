@@ -31,7 +31,14 @@ from ..trainer.base import Trainer
 from . import _atomic
 from ._atomic import TMP_PREFIX
 
-__all__ = ["SECTIONS", "STATE_FORMAT", "TIME_NAME", "capture", "describe"]
+__all__ = [
+    "SECTIONS",
+    "STATE_FORMAT",
+    "TIME_NAME",
+    "capture",
+    "describe",
+    "saved_nothing",
+]
 
 #: The layout version of the service state inside a checkpoint.
 STATE_FORMAT = 1
@@ -57,6 +64,20 @@ def describe(
         "trainers": sorted(trainers),
         **extra,
     }
+
+
+def saved_nothing(metadata: Mapping[str, Any]) -> list[str]:
+    """The components a checkpoint's manifest records as having written no file,
+    as ``"model 'x'"`` / ``"trainer 'y'"``; empty for older checkpoints."""
+    recorded = metadata.get("wrote_nothing")
+    if not isinstance(recorded, Mapping):
+        return []
+    out = []
+    for section, kind in (("models", "model"), ("trainers", "trainer")):
+        names = recorded.get(section)
+        if isinstance(names, list):
+            out += [f"{kind} {n!r}" for n in names if isinstance(n, str)]
+    return out
 
 
 class _Capture:
