@@ -674,6 +674,8 @@ class TestStatus:
                     "pending": 0,
                     "dropped": 0,
                     "restored": 0,
+                    "evicted": 0,
+                    "lost": 0,
                 }
                 await service.pause()
                 for i in range(15):  # the queue holds 10: 5 are dropped
@@ -689,6 +691,8 @@ class TestStatus:
                     "pending": 10,
                     "dropped": 5,
                     "restored": 0,
+                    "evicted": 0,
+                    "lost": 5,
                 }
                 assert ServiceStatus.model_validate_json(status.model_dump_json()) == (
                     status
