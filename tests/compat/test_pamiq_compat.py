@@ -25,6 +25,7 @@ from aiotrainer import (
     DictRandomReplacementBuffer,
     DictSequentialBuffer,
     InferenceModel,
+    MinInterval,
     RandomReplacementBuffer,
     SequentialBuffer,
     StateStore,
@@ -343,6 +344,25 @@ async def test_10_pause_stops_the_clock_and_checkpoints_save_it(
     store.register("models", TrainingModelsDict(policy=WeightModel()))
     store.load_state(path)
     assert clock.time() == pytest.approx(frozen, abs=0.5)
+
+
+class Every(Trainer):
+    """Trainable every ``seconds`` of aiotrainer.time."""
+
+    def __init__(self, seconds: float, journal: Journal) -> None:
+        super().__init__(condition=MinInterval(seconds))
+        self.journal = journal
+
+    def train(self) -> None:
+        self.journal.record("every", "trained")
+
+
+async def test_10_conditions_wait_on_the_scaled_clock() -> None:
+    # 2 runs 60 clock-seconds apart: a minute of real time unless scaled
+    pamiq_time.set_time_scale(1000.0)  # the conftest fixture puts it back
+    journal = Journal()
+    async with TrainerService(trainers={"every": Every(60.0, journal)}):
+        await journal.wait_until(lambda: journal.count("every", "trained") >= 2)
 
 
 # 11 --------------------------------------------------------------------------
