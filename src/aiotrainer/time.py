@@ -52,6 +52,7 @@ __all__ = [
     "time",
 ]
 
+_real_time = _real.time
 _REAL_CLOCKS = {
     "time": _real.time,
     "perf_counter": _real.perf_counter,
@@ -90,14 +91,11 @@ class TimeController(PersistentStateMixin):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        real = {name: read() for name, read in _REAL_CLOCKS.items()}
         # (paused, scale, real anchors, scaled anchors), replaced whole
-        self._anchors: tuple[bool, float, dict[str, float], dict[str, float]] = (
-            False,
-            1.0,
-            real,
-            dict(real),
-        )
+        self._anchors: tuple[bool, float, dict[str, float], dict[str, float]]
+        self._time_anchor: tuple[bool, float, float, float]
+        real = {name: read() for name, read in _REAL_CLOCKS.items()}
+        self._set(paused=False, scale=1.0, scaled=real)
 
     @property
     def _paused(self) -> bool:
@@ -117,13 +115,18 @@ class TimeController(PersistentStateMixin):
         """Anchor the scaled clocks at ``scaled`` now (under the lock)."""
         real = {name: read() for name, read in _REAL_CLOCKS.items()}
         self._anchors = (paused, scale, real, scaled)
+        # time() is on collect()'s hot path: its own flat tuple, no dict lookups
+        self._time_anchor = (paused, scale, real["time"], scaled["time"])
 
     def _now(self) -> dict[str, float]:
         return {name: self._read(name) for name in _REAL_CLOCKS}
 
     def time(self) -> float:
         """Seconds since the epoch, scaled; frozen while paused."""
-        return self._read("time")
+        paused, scale, real, scaled = self._time_anchor
+        if paused:
+            return scaled
+        return scaled + (_real_time() - real) * scale
 
     def perf_counter(self) -> float:
         """A performance counter, scaled; frozen while paused."""
