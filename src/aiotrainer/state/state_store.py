@@ -21,6 +21,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from .._validate import check_component_name
 from ..errors import AiotrainerError
 from . import _atomic
 from .persistence import PersistentStateMixin
@@ -80,13 +81,7 @@ class StateStore:
         """
         if name in self._registered_states:
             raise DuplicateStateNameError(name)
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"a state's name must be a non-empty str, got {name!r}")
-        if name.startswith(".") or any(c in name for c in "/\\\0"):
-            raise ValueError(
-                f"a state's name names its directory: expected no '/', '\\' or NUL "
-                f"and no leading '.', got {name!r}"
-            )
+        check_component_name("state", name)
         if not callable(getattr(state, "save_state", None)) or not callable(
             getattr(state, "load_state", None)
         ):
