@@ -339,11 +339,17 @@ async def test_10_pause_stops_the_clock_and_checkpoints_save_it(
     assert not pamiq_time.is_paused()
     # pamiq-core's StateStore with the clock registered loads the checkpoint
     clock = pamiq_time.TimeController()
+    models = TrainingModelsDict(policy=WeightModel())
+    users = DataUsersDict.from_data_buffers(buf=SequentialBuffer[int](4))
+    trainers = TrainersDict(idle=Idle())
     store = StateStore(tmp_path / "pamiq")
+    for name, state in (("models", models), ("data", users), ("trainers", trainers)):
+        store.register(name, state)
     store.register("time", clock)
-    store.register("models", TrainingModelsDict(policy=WeightModel()))
     store.load_state(path)
     assert clock.time() == pytest.approx(frozen, abs=0.5)
+    assert models.inference_models_dict["policy"](1.0) == 1.0
+    assert trainers["idle"].previous_training_time == -math.inf
 
 
 class Every(Trainer):

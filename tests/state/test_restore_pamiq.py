@@ -9,6 +9,7 @@ import pytest
 
 from aiotrainer import (
     CheckpointMismatchError,
+    CorruptCheckpointError,
     SequentialBuffer,
     StateLoadError,
     Trainer,
@@ -51,7 +52,10 @@ class TestDetection:
         (tmp_path / "time.pkl").write_bytes(b"")
         assert find_pamiq_state(tmp_path) == tmp_path
 
-    @pytest.mark.parametrize("case", ["latest", "missing", "file", "empty", "manifest"])
+    @pytest.mark.parametrize(
+        "case",
+        ["latest", "missing", "file", "empty", "manifest", "store-name", "tmp"],
+    )
     def test_anything_else_is_not(self, tmp_path: Path, case: str) -> None:
         target: object
         if case == "latest":
@@ -63,9 +67,13 @@ class TestDetection:
             (tmp_path / "f").write_text("x")
         elif case == "empty":
             target = tmp_path
-        else:
+        elif case == "manifest":
             target = _pamiq_dir(tmp_path / "c")
             (tmp_path / "c" / "manifest.json").write_text("{}")
+        elif case == "store-name":  # a checkpoint that lost its manifest: corrupt
+            target = _pamiq_dir(tmp_path / "2026-11-25T10-00-00.123456Z")
+        else:  # a save in progress
+            target = _pamiq_dir(tmp_path / ".tmp-2026-x")
         assert find_pamiq_state(target) is None
 
     def test_components_from_the_layout(self, tmp_path: Path) -> None:
@@ -117,6 +125,20 @@ class TestServiceRestore:
             ]
             assert service.data_users["buf"].get_data() == [7]
             assert service.status().last_checkpoint is None
+
+    async def test_a_checkpoint_without_its_manifest_stays_corrupt(
+        self, tmp_path: Path
+    ) -> None:
+        async with TrainerService(
+            buffers={"buf": SequentialBuffer(4)},
+            trainers={"idle": Idle()},
+            state_dir=tmp_path,
+        ) as service:
+            path = await service.save_state()
+        (path / "manifest.json").unlink()
+        with pytest.raises(CorruptCheckpointError, match="manifest"):
+            async with self._service(path):
+                pass
 
     async def test_a_broken_part_names_the_component(self, tmp_path: Path) -> None:
         root = _pamiq_dir(tmp_path / "s")

@@ -19,10 +19,12 @@ from .. import time as _clock
 from ..data.user import DataUser
 from ..model.interface import TrainingModel
 from ..trainer.base import Trainer
+from ._atomic import TMP_PREFIX
 from ._manifest import MANIFEST_NAME
 from .checkpoint import Checkpoint
 from .errors import CheckpointMismatchError, StateLoadError
 from .snapshot import SECTIONS, STATE_FORMAT, TIME_NAME
+from .store import is_checkpoint_name
 
 __all__ = [
     "RestoreReport",
@@ -56,12 +58,18 @@ def find_pamiq_state(ref: object) -> Path | None:
     """``ref`` as a pamiq-core state directory, or ``None`` if it is not one.
 
     One is a directory with no manifest that holds at least one of pamiq-core's
-    entries: ``models``, ``data``, ``trainers`` (directories) or ``time.pkl``.
+    entries: ``models``, ``data``, ``trainers`` (directories) or ``time.pkl``, and
+    is not named as a checkpoint store names its own: an aiotrainer checkpoint
+    that lost its manifest (or a save in progress) is corrupt, never loaded
+    unverified as a pamiq-core state.
     """
     if not isinstance(ref, str | os.PathLike) or ref == "latest":
         return None
     path = Path(ref)
     if not path.is_dir() or (path / MANIFEST_NAME).exists():
+        return None
+    name = path.absolute().name
+    if name.startswith(TMP_PREFIX) or is_checkpoint_name(name):
         return None
     dirs = [path / SECTIONS[s] for s in _KINDS]
     if any(d.is_dir() for d in dirs) or (path / f"{TIME_NAME}.pkl").is_file():
