@@ -230,6 +230,7 @@ def _checkpoints_command(args: argparse.Namespace) -> int:
 
 
 def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
+    from .state.snapshot import saved_nothing
     from .state.store import CheckpointStore
 
     if not state_dir.is_dir():
@@ -247,6 +248,9 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
                 verdict = f"CORRUPT: {exc}"
                 status = 1
         size = sum(f.size for f in checkpoint.files)
+        empty = saved_nothing(checkpoint.metadata)
+        if empty:  # it verifies, yet restores nothing of these
+            verdict += f" (saved no state: {', '.join(empty)})"
         if as_json:
             record = {
                 "name": checkpoint.name,
@@ -256,6 +260,7 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
                 "bytes": size,
                 "files": len(checkpoint.files),
                 "verdict": verdict,
+                "saved_nothing": empty,
             }
             print(json.dumps(record))
         else:

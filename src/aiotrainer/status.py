@@ -95,10 +95,14 @@ class BufferStatus(_Model):
     pending: int
     """Items collected and not yet moved into the buffer by ``update()``."""
     dropped: int
-    """Items lost: to a full collector queue, or evicted or rejected by the
-    buffer (a full ``SequentialBuffer`` drops its oldest item)."""
+    """Items gone: ``evicted + lost``."""
     restored: int = 0
     """Items loaded from a checkpoint."""
+    evicted: int = 0
+    """Items a full buffer evicted or rejected: its policy at work, normal."""
+    lost: int = 0
+    """Items lost because the collector's queue overflowed before ``update()``
+    moved them in (more than ``max_queue_size`` waiting): data loss."""
 
 
 class ServiceStatus(_Model):

@@ -49,7 +49,12 @@ class DataCollectorsDict(UserDict[str, DataCollector[Any]]):
             was acquired before.
         """
         if name not in self.data:
-            raise UnknownNameError("data collector", name, self.data)
+            raise UnknownNameError(
+                "data collector",
+                name,
+                self.data,
+                lead=f"Data collector {name!r} not found",  # pamiq-core's words
+            )
         if name in self._acquired:
             raise CollectorAlreadyAcquiredError(name)
         self._acquired.add(name)
@@ -84,7 +89,7 @@ class DataUsersDict(UserDict[str, DataUser[Any]], PersistentStateMixin):
                 f"data user {key!r} must be a DataUser, got {type(item).__name__}"
             )
         super().__setitem__(key, item)
-        self._data_collectors_dict[key] = item.collector
+        self._data_collectors_dict[key] = item._collector
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)

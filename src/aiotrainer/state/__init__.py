@@ -1,4 +1,4 @@
-"""Persistence: the state mixin, and atomic checkpoints."""
+"""Persistence: the state mixin, atomic checkpoints, and pamiq-core's StateStore."""
 
 from .checkpoint import Checkpoint, CheckpointFile
 from .errors import (
@@ -12,8 +12,9 @@ from .errors import (
     StateRootError,
 )
 from .lock import StateDirLock
-from .persistence import PersistentStateMixin
+from .persistence import PersistentStateMixin, load_pickle, save_pickle
 from .retention import RetentionPolicy
+from .state_store import DuplicateStateNameError, StateStore
 from .store import CheckpointStore
 
 __all__ = [
@@ -25,10 +26,14 @@ __all__ = [
     "CheckpointStore",
     "CheckpointVersionError",
     "CorruptCheckpointError",
+    "DuplicateStateNameError",
     "PersistentStateMixin",
     "RetentionPolicy",
     "StateDirLock",
     "StateDirLockedError",
     "StateLoadError",
     "StateRootError",
+    "StateStore",
+    "load_pickle",
+    "save_pickle",
 ]
