@@ -202,15 +202,16 @@ class TestServiceEvents:
         finally:
             release.set()
         kinds = [e.kind for e in await drain(stream)]
-        # the one run started before the pause and finished after the resume
-        assert kinds[:4] == [
-            EventKind.SERVICE_STARTED,
+        # the run started before the pause finished after the resume, and was
+        # not announced again (a next run may follow it: it is always trainable)
+        assert kinds[0] is EventKind.SERVICE_STARTED
+        around_runs = (
             EventKind.STARTED,
             EventKind.PAUSED,
             EventKind.RESUMED,
-        ]
-        assert kinds.count(EventKind.STARTED) == 1
-        assert EventKind.FINISHED in kinds[4:]
+            EventKind.FINISHED,
+        )
+        assert [k for k in kinds if k in around_runs][:4] == list(around_runs)
 
     async def test_a_stream_opened_after_the_service_stopped_ends_at_once(
         self, journal: Journal

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from .. import time as _clock
 from ..data.collector import DataCollector
 from ..data.dicts import DataUsersDict
 from ..events import EventKind, ServiceEvent
@@ -48,7 +49,9 @@ class _Track:
     last_error: str | None = None
     last_exception: BaseException | None = None
 
-    def snapshot(self, paused: bool, quiescent: bool) -> TrainerStatus:
+    def snapshot(
+        self, paused: bool, quiescent: bool, restored_runs: int = 0
+    ) -> TrainerStatus:
         state = self.state
         if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
             state = TrainerState.PAUSED
@@ -56,7 +59,7 @@ class _Track:
             state = TrainerState.PARKED
         return TrainerStatus(
             state=state,
-            runs=self.runs,
+            runs=restored_runs + self.runs,
             skipped=self.skipped,
             failures=self.failures,
             last_start=self.last_start,
@@ -159,7 +162,9 @@ class Scheduler:
         # Paused with every run in flight parked: each running trainer is parked.
         quiescent = stats.paused and 0 < stats.running <= stats.parked
         return {
-            name: t.snapshot(stats.paused, quiescent)
+            name: t.snapshot(
+                stats.paused, quiescent, self._trainers[name].restored_runs
+            )
             for name, t in self._tracks.items()
         }
 
@@ -212,7 +217,8 @@ class Scheduler:
             if seen_before_no is None:
                 return Readiness(True)
             totals = {n: c + 1 for n, c in seen_before_no.items()}
-            return Readiness(False, totals, time.time() + self._recheck_interval)
+            recheck = self._recheck_interval * _clock.get_time_scale()  # real seconds
+            return Readiness(False, totals, _clock.time() + recheck)
         condition = trainer.trainability_condition
         if condition is None:
             return Readiness(True)

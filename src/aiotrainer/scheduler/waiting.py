@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from .. import time as _clock
 from ..data.collector import DataCollector
 from ..data.user import DataUser
 from ..trainer.conditions import Readiness
@@ -53,7 +53,7 @@ async def wait_for_readiness(
             collector = data_users[name].collector
             registered.append((collector, collector.add_waiter(total, wake)))
         if readiness.deadline is not None:
-            delay = max(0.0, readiness.deadline - time.time())
+            delay = _clock.real_seconds_until(readiness.deadline)
             timer = loop.call_later(delay, _complete, future)
         await future
     finally:
