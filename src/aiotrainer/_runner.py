@@ -24,13 +24,15 @@ def _have_uvloop() -> bool:
     return True
 
 
-def run(fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
+def run(fn: Callable[[*Ts], Awaitable[T]], *args: *Ts, uvloop: bool = True) -> T:
     """``anyio.run(fn, *args)`` on uvloop when it is installed, else on asyncio.
 
     Where aiotrainer owns the event loop (the demo, the daemon) it runs on uvloop:
     a wake-up of a waiting trainer costs less Python on it (see
     docs/performance.md).
 
+    :param uvloop: False for asyncio's own loop even where uvloop is installed.
     :return: what ``fn`` returned.
     """
-    return anyio.run(fn, *args, backend_options={"use_uvloop": _have_uvloop()})
+    use = uvloop and _have_uvloop()
+    return anyio.run(fn, *args, backend_options={"use_uvloop": use})

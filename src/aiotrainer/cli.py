@@ -159,10 +159,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import anyio
-
     from ._logsetup import configure_logging
     from ._progress import PlainProgress, RichProgress, make_console, summary_lines
+    from ._runner import run as run_loop
     from .config import ConfigError, load_config
     from .daemon import Daemon, ProgressView
     from .state.errors import StateDirLockedError, StateRootError
@@ -183,9 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         progress = PlainProgress(sys.stdout)
     daemon = Daemon(config, progress=progress)
     try:
-        result = anyio.run(
-            daemon.run, backend_options={"use_uvloop": not args.no_uvloop}
-        )
+        result = run_loop(daemon.run, uvloop=not args.no_uvloop)
     except ConfigError as exc:
         return _problems(exc.problems)
     except (StateDirLockedError, StateRootError) as exc:
