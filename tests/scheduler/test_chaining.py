@@ -10,7 +10,14 @@ import anyio
 import pytest
 
 from aiotrainer import EventKind, LocalExecutor, TrainerState
-from helpers import DEADLINE, InstrumentedTrainer, Journal, make_service, next_event
+from helpers import (
+    DEADLINE,
+    CountingModel,
+    InstrumentedTrainer,
+    Journal,
+    make_service,
+    next_event,
+)
 
 
 @pytest.fixture
@@ -180,3 +187,22 @@ class TestChaining:
         assert status.state is TrainerState.DISABLED
         assert (status.runs, status.failures) == (2, 1)
         assert "third run fails" in (status.last_error or "")
+
+    async def test_a_model_retrieved_mid_run_ends_the_chain(
+        self, journal: Journal
+    ) -> None:
+        """The next run holds the lock of a model the previous run retrieved."""
+        holders: list[int] = []
+
+        def retrieve_late(trainer: InstrumentedTrainer) -> None:
+            trainer.get_training_model("m")
+            lock = service._scheduler._model_locks.get("m")  # type: ignore[union-attr]
+            holders.append(0 if lock is None else lock.held)
+
+        trainer = InstrumentedTrainer("t", journal, body=retrieve_late)
+        service = make_service(trainer, models={"m": CountingModel()})
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                await journal.wait_count("t", "trained", 5)
+        assert holders[0] == 0  # the first run retrieved it: no lock yet
+        assert all(h == 1 for h in holders[1:])

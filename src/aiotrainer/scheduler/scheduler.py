@@ -332,7 +332,7 @@ class Scheduler:
         exception) goes back to the loop as a single run's would.
         """
         trained = trainer.run()
-        locked = len(trainer._retrieved_model_names)
+        locked = len(locks)  # the models locked for this dispatch
         while (
             trained
             and not chain.stopped
