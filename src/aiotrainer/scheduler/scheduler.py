@@ -235,7 +235,13 @@ class Scheduler:
                 # must not wait for runs queued behind a parked one.
                 await self._slots.acquire()
                 try:
-                    if gate.paused or not self._dispatching:
+                    # Granted while paused: keep the slot (and the place in the
+                    # queue) until resumed. Handing it back would send this
+                    # trainer behind the others at every pause, and a storm of
+                    # pauses could starve it for good.
+                    while gate.paused and self._dispatching:
+                        await gate.wait_resumed()
+                    if not self._dispatching:
                         continue
                     seen = self._collected(trainer)
                     mark = trainer._training_mark()
