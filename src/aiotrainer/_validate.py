@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import math
+import sys
 from numbers import Real
 
-__all__ = ["check_component_name", "check_int", "check_probability", "check_seconds"]
+__all__ = [
+    "MAX_ITEMS",
+    "check_component_name",
+    "check_int",
+    "check_probability",
+    "check_seconds",
+]
+
+MAX_ITEMS = sys.maxsize
+"""The largest item count a buffer or queue bound may have (a deque's limit)."""
 
 
 def check_int(
-    name: str, value: object, *, minimum: int = 0, optional: bool = False
+    name: str,
+    value: object,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    optional: bool = False,
 ) -> int | None:
-    """Return ``value`` if it is an ``int`` >= ``minimum`` (or ``None`` when allowed).
+    """Return ``value`` if it is an ``int`` in [``minimum``, ``maximum``] (or
+    ``None`` when allowed).
 
     :raises TypeError: for a non-int (``bool`` included).
-    :raises ValueError: for an int below ``minimum``.
+    :raises ValueError: for an int below ``minimum`` or above ``maximum``.
     """
     if value is None and optional:
         return None
@@ -23,6 +39,8 @@ def check_int(
         raise TypeError(f"{name} must be {expected}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return value
 
 

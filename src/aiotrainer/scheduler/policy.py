@@ -25,7 +25,8 @@ class ErrorPolicy:
       then ``exhausted`` decides (``"stop"`` or ``"disable"``).
     - ``"disable"``: park the trainer; the error stays visible in ``status()``.
 
-    :raises ValueError: for an unknown action or a negative number.
+    :raises ValueError: for an unknown action, a negative number, or
+        ``max_backoff < backoff``.
     """
 
     action: ErrorAction = "stop"
@@ -47,6 +48,11 @@ class ErrorPolicy:
         check_int("max_retries", self.max_retries, minimum=0)
         check_seconds("backoff", self.backoff)
         check_seconds("max_backoff", self.max_backoff)
+        if self.max_backoff < self.backoff:
+            raise ValueError(
+                f"max_backoff must be >= backoff ({self.backoff!r}), "
+                f"got {self.max_backoff!r}"
+            )
 
     @classmethod
     def coerce(cls, value: ErrorPolicy | str) -> ErrorPolicy:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from .._validate import check_int, check_seconds
+from .._validate import check_seconds
 from ..data.dicts import DataUsersDict
 from ..events import EventKind, ServiceEvent
 from ..model.dicts import TrainingModelsDict
@@ -28,9 +28,13 @@ from . import restore as _restore
 from . import snapshot as _snapshot
 from .checkpoint import Checkpoint
 from .errors import CheckpointNotFoundError, CheckpointSaveError
+from .retention import RetentionPolicy
 from .store import CheckpointStore, verify_checkpoint
 
-__all__ = ["CheckpointOptions", "Checkpointer"]
+__all__ = ["MIN_SAVE_INTERVAL", "CheckpointOptions", "Checkpointer"]
+
+#: The shortest ``save_interval`` accepted, in seconds.
+MIN_SAVE_INTERVAL = 0.01
 
 logger = logging.getLogger("aiotrainer.service")
 
@@ -57,9 +61,13 @@ class CheckpointOptions:
         ):
             raise TypeError(f"state_dir must be a path or None, got {self.state_dir!r}")
         if self.save_interval is not None:
-            check_seconds("save_interval", self.save_interval, allow_zero=False)
-        check_int("keep_last", self.keep_last, minimum=1, optional=True)
-        check_int("keep_every", self.keep_every, minimum=1, optional=True)
+            interval = check_seconds("save_interval", self.save_interval)
+            if interval < MIN_SAVE_INTERVAL:
+                raise ValueError(
+                    f"save_interval must be >= {MIN_SAVE_INTERVAL} seconds (a "
+                    f"checkpoint takes longer than that), got {self.save_interval!r}"
+                )
+        RetentionPolicy(keep_last=self.keep_last, keep_every=self.keep_every)
         for flag in ("save_on_shutdown", "strict"):
             value = getattr(self, flag)
             if not isinstance(value, bool):
