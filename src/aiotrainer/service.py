@@ -26,7 +26,7 @@ from .scheduler.errors import ServiceStateError, TrainerFailedError
 from .scheduler.executor import Executor, LocalExecutor
 from .scheduler.pause_gate import PauseGate
 from .scheduler.policy import ErrorPolicy
-from .scheduler.scheduler import Scheduler, never_run_status
+from .scheduler.scheduler import Scheduler, is_interrupt, never_run_status
 from .state.checkpointing import Checkpointer, CheckpointOptions
 from .state.restore import RestoreReport
 from .state.store import CheckpointStore
@@ -86,6 +86,11 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         else:
             out.append(exc)
     return out
+
+
+class _Interrupted(Exception):
+    """Stands in for a trainer's KeyboardInterrupt / SystemExit inside the task
+    group (which it cancels, body included) until ``__aexit__`` re-raises it."""
 
 
 class TrainerService:
@@ -209,6 +214,7 @@ class TrainerService:
         self._stopped: anyio.Event | None = None
         self._transition = anyio.Lock()
         self._failure: TrainerFailedError | None = None
+        self._interrupt: BaseException | None = None
         self._started_at: float | None = None
 
     @staticmethod
@@ -276,14 +282,25 @@ class TrainerService:
             return None
         self._request_stop()
         try:
-            return await stack.__aexit__(exc_type, exc, tb)
+            suppress = await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
+            self._raise_interrupt()
             # One error (the body's own, or a trainer's that stopped the service)
             # surfaces as itself, not wrapped in a group.
             leaves = _leaves(group)
             if len(leaves) == 1:
                 raise leaves[0] from leaves[0].__cause__
             raise
+        except BaseException:
+            self._raise_interrupt()
+            raise
+        self._raise_interrupt()
+        return suppress
+
+    def _raise_interrupt(self) -> None:
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            raise interrupt
 
     async def run_until_stopped(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -317,7 +334,13 @@ class TrainerService:
             self._stop_requested.set()
 
     def _fatal(self, name: str, error: BaseException) -> None:
-        if self._failure is None:
+        if is_interrupt(error):
+            # KeyboardInterrupt / SystemExit: raised from a task it would unwind
+            # the event loop itself, skipping the shutdown; __aexit__ re-raises it
+            # once the service has stopped in order.
+            if self._interrupt is None:
+                self._interrupt = error
+        elif self._failure is None:
             failure = TrainerFailedError(name, error)
             failure.__cause__ = error
             self._failure = failure
@@ -374,6 +397,8 @@ class TrainerService:
             self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
             self._hub.close()
             self._stopped.set()
+        if self._interrupt is not None:
+            raise _Interrupted  # ends the body; __aexit__ raises the interrupt
         if self._failure is not None:
             raise self._failure
 

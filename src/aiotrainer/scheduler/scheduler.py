@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from .pause_gate import PauseGate
 from .policy import ErrorPolicy
 from .waiting import wait_for_readiness
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "is_interrupt", "never_run_status"]
 
 logger = logging.getLogger("aiotrainer.scheduler")
 
@@ -58,6 +59,41 @@ class _Track:
             last_duration=self.last_duration,
             last_error=self.last_error,
         )
+
+
+class _Outcome:
+    """How one ``run()`` ended, written by the worker thread as it ends.
+
+    The run's result never travels as the executor's return value or exception:
+    a run that ends while its task is being cancelled is still counted, and what
+    user code raises (``CancelledError``, ``KeyboardInterrupt``) is never taken
+    for the engine's own cancellation or allowed to unwind the event loop.
+    """
+
+    __slots__ = ("done", "error", "trained")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.trained = False
+        self.error: BaseException | None = None
+
+
+def _recording(trainer: Trainer, outcome: _Outcome) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            outcome.trained = bool(trainer.run())
+        except BaseException as exc:  # noqa: BLE001 - the scheduler reports it
+            outcome.error = exc
+        finally:
+            outcome.done = True
+
+    return run
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` asks the process to end (``KeyboardInterrupt``,
+    ``SystemExit``): it stops the service whatever the policy, and is re-raised."""
+    return not isinstance(error, Exception | asyncio.CancelledError)
 
 
 def never_run_status() -> TrainerStatus:
@@ -276,40 +312,64 @@ class Scheduler:
                 name,
             )
 
-        error: BaseException | None = None
-        trained = False
+        outcome = _Outcome()
+        cancelled = True
         try:
-            trained = await self._executor.run(
-                trainer.run, gate=gate, on_abandoned=abandoned
+            await self._executor.run(
+                _recording(trainer, outcome), gate=gate, on_abandoned=abandoned
             )
-        except Exception as exc:  # noqa: BLE001 - the error policy handles it
-            error = exc
+            cancelled = False
+        except Exception as exc:  # noqa: BLE001 - the executor's own failure
+            outcome.error, outcome.done = exc, True
+            cancelled = False
         finally:
             gate.run_finished()
             end = track.last_end = time.time()
             track.last_duration = end - start
             track.state = TrainerState.WAITING
-        if error is not None:
-            track.failures += 1
-            track.consecutive_failures += 1
-            track.last_error = f"{type(error).__name__}: {error}"
-            logger.error("trainer %r failed", name, exc_info=error)
-            track.last_exception = error
-            return None
-        if trained:
-            track.runs += 1
-        else:
-            track.skipped += 1
-        self._emit(
-            ServiceEvent(
-                EventKind.FINISHED,
-                trainer=name,
-                time=end,
-                duration=end - start,
-                trained=bool(trained),
+            if outcome.done:  # counted even when it ended as its task was cancelled
+                self._account(name, track, outcome, start, end, cancelled=cancelled)
+        return None if outcome.error is not None else outcome.trained
+
+    def _account(
+        self,
+        name: str,
+        track: _Track,
+        outcome: _Outcome,
+        start: float,
+        end: float,
+        *,
+        cancelled: bool,
+    ) -> None:
+        error = outcome.error
+        if error is None:
+            if outcome.trained:
+                track.runs += 1
+            else:
+                track.skipped += 1
+            self._emit(
+                ServiceEvent(
+                    EventKind.FINISHED,
+                    trainer=name,
+                    time=end,
+                    duration=end - start,
+                    trained=outcome.trained,
+                )
             )
-        )
-        return bool(trained)
+            return
+        track.failures += 1
+        track.consecutive_failures += 1
+        track.last_error = f"{type(error).__name__}: {error}"
+        track.last_exception = error
+        logger.error("trainer %r failed", name, exc_info=error)
+        if cancelled:
+            # No policy applies any more (the service is stopping), but the
+            # failure is reported, and an interrupt still ends the process.
+            self._emit(
+                ServiceEvent(EventKind.FAILED, trainer=name, error=track.last_error)
+            )
+            if is_interrupt(error):
+                self._on_fatal(name, error)
 
     async def _handle_failure(
         self,
@@ -325,6 +385,8 @@ class Scheduler:
         action = policy.action
         if action == "retry" and track.consecutive_failures > policy.max_retries:
             action = policy.exhausted
+        if is_interrupt(error):
+            action = "stop"  # the process is asked to end: no retry holds it
         self._emit(
             ServiceEvent(
                 EventKind.FAILED, trainer=name, error=track.last_error, action=action
