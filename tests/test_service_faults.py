@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from aiotrainer import (
+    SequentialBuffer,
+    ServiceState,
+    ServiceStateError,
+    TrainerService,
+)
 from aiotrainer.state import CheckpointStore
+from helpers import CountingModel, NoopTrainer
 
 _INTERRUPTED = textwrap.dedent(
     """
@@ -58,3 +65,25 @@ class TestTheProcessExits:
         assert "trainer 't' failed" in done.stderr
         # the service shut down in order: the final save was written
         assert len(CheckpointStore(state_dir).list()) == 1
+
+
+class TestEntry:
+    def test_outside_asyncio_the_entry_says_so(self) -> None:
+        # Under trio it failed deep inside: "RuntimeError: no running event loop".
+        service = TrainerService(trainers={"t": NoopTrainer()})
+        entering = service.__aenter__()
+        with pytest.raises(ServiceStateError, match=r"aiotrainer runs on asyncio"):
+            entering.send(None)
+        assert service.state is ServiceState.CREATED
+
+    @pytest.mark.parametrize("kind", ["models", "buffers"])
+    def test_one_object_under_two_names_is_refused(self, kind: str) -> None:
+        # Two trainers then ran train() on one model at once (a lock per name),
+        # and one buffer fed twice no longer balanced its counts.
+        item = CountingModel() if kind == "models" else SequentialBuffer(10)
+        what = kind[:-1]
+        with pytest.raises(
+            ValueError,
+            match=rf"the same {what} object is registered as 'a' and 'b'",
+        ):
+            TrainerService(**{kind: {"a": item, "b": item}})  # type: ignore[arg-type]

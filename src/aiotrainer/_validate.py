@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
 from numbers import Real
 
 __all__ = [
     "MAX_ITEMS",
     "check_component_name",
+    "check_distinct",
     "check_int",
     "check_probability",
     "check_seconds",
@@ -90,3 +92,21 @@ def check_component_name(kind: str, name: object) -> str:
             f"'\\' or NUL and no leading '.', got {name!r}"
         )
     return name
+
+
+def check_distinct(kind: str, named: Mapping[str, object]) -> None:
+    """Refuse one object registered under two names.
+
+    Two names for one model let two trainers run ``train()`` on it at once (each
+    name has its own lock); one buffer under two names is fed and counted twice.
+
+    :raises ValueError: naming both names.
+    """
+    seen: dict[int, str] = {}
+    for name, item in named.items():
+        first = seen.setdefault(id(item), name)
+        if first != name:
+            raise ValueError(
+                f"the same {kind} object is registered as {first!r} and {name!r}; "
+                f"expected one object per name"
+            )

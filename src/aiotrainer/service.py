@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -15,7 +16,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
-from ._validate import check_seconds
+from ._validate import check_distinct, check_seconds
 from .data.buffer import DataBuffer
 from .data.dicts import DataCollectorsDict, DataUsersDict
 from .errors import format_choices
@@ -130,7 +131,8 @@ class TrainerService:
     :param strict: refuse a checkpoint that does not match the service exactly;
         with ``False``, load what matches and report the rest in the log.
     :raises TypeError: for arguments of the wrong type.
-    :raises ValueError: for bad values, e.g. ``max_workers < 1``.
+    :raises ValueError: for bad values, e.g. ``max_workers < 1``, or one model
+        or buffer object under two names.
     :raises KeyError: for a trainer condition naming an unknown data user.
     """
 
@@ -156,6 +158,8 @@ class TrainerService:
         model_map = _named("models", models or {}, TrainingModel)
         buffer_map = _named("buffers", buffers or {}, DataBuffer)
         trainer_map = _named("trainers", trainers or {}, Trainer)
+        check_distinct("model", model_map)
+        check_distinct("buffer", buffer_map)
         if not trainer_map:
             logger.warning(
                 "TrainerService created without trainers: nothing will train"
@@ -258,6 +262,14 @@ class TrainerService:
             raise ServiceStateError(
                 f"a TrainerService starts once; this one is {self._state.value}"
             )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise ServiceStateError(
+                "aiotrainer runs on asyncio (uvloop included) and no asyncio event "
+                "loop runs here (trio?); start it under asyncio.run() or "
+                "anyio.run(..., backend='asyncio')"
+            ) from None
         self._state = ServiceState.STARTING
         stack = AsyncExitStack()
         await stack.__aenter__()
