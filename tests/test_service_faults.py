@@ -7,18 +7,33 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from aiotrainer import (
+    EventKind,
+    PauseTimeoutError,
     SequentialBuffer,
     ServiceState,
     ServiceStateError,
+    Trainer,
     TrainerService,
 )
 from aiotrainer.state import CheckpointStore
-from helpers import CountingModel, NoopTrainer
+from helpers import (
+    DEADLINE,
+    CountingModel,
+    InstrumentedTrainer,
+    Journal,
+    NoopTrainer,
+    block_on,
+    make_service,
+    next_event,
+)
 
 _INTERRUPTED = textwrap.dedent(
     """
@@ -87,3 +102,139 @@ class TestEntry:
             match=rf"the same {what} object is registered as 'a' and 'b'",
         ):
             TrainerService(**{kind: {"a": item, "b": item}})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def journal() -> Journal:
+    return Journal()
+
+
+class TestAStuckTrainer:
+    """A trainer stuck in train() (no pause point): pause and save are bounded
+    and undone on timeout, and resume() calls a pending pause off."""
+
+    async def test_pause_times_out_naming_the_trainer_and_is_undone(
+        self, journal: Journal
+    ) -> None:
+        release = threading.Event()
+        service = make_service(
+            InstrumentedTrainer("stuck", journal, body=block_on(release))
+        )
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                await journal.wait_count("stuck", "blocking", 1)
+                with pytest.raises(
+                    PauseTimeoutError, match=r"trainers still running: 'stuck'"
+                ):
+                    await service.pause(timeout=0.05)
+                assert service.state is ServiceState.RUNNING
+                release.set()  # undone: the trainer goes on at once
+                await journal.wait_count("stuck", "trained", 2)
+
+    async def test_save_state_times_out_and_reports_the_failed_save(
+        self, journal: Journal, tmp_path: Path
+    ) -> None:
+        release = threading.Event()
+        service = make_service(
+            InstrumentedTrainer("stuck", journal, body=block_on(release)),
+            state_dir=tmp_path,
+            save_on_shutdown=False,
+        )
+        events = service.events()
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                await journal.wait_count("stuck", "blocking", 1)
+                with pytest.raises(PauseTimeoutError, match="'stuck'"):
+                    await service.save_state(timeout=0.05)
+                failed = await next_event(events, EventKind.SAVE_FAILED)
+                status = service.status()
+                release.set()
+                await journal.wait_count("stuck", "trained", 2)
+        assert failed.error is not None and "'stuck'" in failed.error
+        assert status.last_save_error == failed.error
+        assert status.saves_failed == 1
+        assert CheckpointStore(tmp_path).list() == []
+
+    async def test_resume_calls_a_pending_pause_off(self, journal: Journal) -> None:
+        release = threading.Event()
+        service = make_service(
+            InstrumentedTrainer("stuck", journal, body=block_on(release))
+        )
+        outcome: list[BaseException] = []
+
+        async def pause() -> None:
+            try:
+                await service.pause()
+            except ServiceStateError as exc:
+                outcome.append(exc)
+
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                await journal.wait_count("stuck", "blocking", 1)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(pause)
+                    await anyio.wait_all_tasks_blocked()  # the pause is pending
+                    await service.resume()
+                assert service.state is ServiceState.RUNNING
+                release.set()
+                await journal.wait_count("stuck", "trained", 2)
+        assert [str(e) for e in outcome] == ["the pause was cancelled by resume()"]
+
+
+class Hooked(Trainer):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.calls: list[str] = []
+
+    def on_paused(self) -> None:
+        self.calls.append("paused")
+        if self.fail:
+            raise RuntimeError("cannot pause")
+
+    def on_resumed(self) -> None:
+        self.calls.append("resumed")
+
+    def train(self) -> None:
+        pass
+
+
+class TestLifeCycle:
+    async def test_stop_during_start_up_is_not_lost(self) -> None:
+        service = TrainerService(trainers={"t": NoopTrainer()})
+        async with anyio.create_task_group() as tg:
+
+            async def enter() -> None:
+                async with service:
+                    pass
+
+            tg.start_soon(enter)
+            await anyio.lowlevel.checkpoint()  # enter() is now starting
+            assert service.state is ServiceState.STARTING
+            with anyio.fail_after(DEADLINE):
+                await service.stop()
+            assert service.state is ServiceState.STOPPED
+
+    @pytest.mark.parametrize("verb", ["pause", "resume"])
+    async def test_pause_and_resume_after_stop_are_refused(self, verb: str) -> None:
+        service = TrainerService(trainers={"t": NoopTrainer()})
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                pass
+            with pytest.raises(
+                ServiceStateError, match=rf"cannot {verb}: the service is stopped"
+            ):
+                await getattr(service, verb)()
+
+    async def test_a_failing_on_paused_is_undone_for_those_that_got_it(
+        self,
+    ) -> None:
+        first, grumpy = Hooked(), Hooked(fail=True)
+        service = TrainerService(trainers={"first": first, "grumpy": grumpy})
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                with pytest.raises(RuntimeError, match="cannot pause"):
+                    await service.pause()
+                assert service.state is ServiceState.RUNNING
+        assert first.calls == ["paused", "resumed"]
+        assert grumpy.calls == ["paused"]

@@ -27,6 +27,10 @@ class EventKind(enum.StrEnum):
     SAVED = "saved"
     """A checkpoint was written (``path``)."""
     SAVE_FAILED = "save_failed"
+    """A checkpoint could not be written (``error`` says why)."""
+    SAVE_SKIPPED = "save_skipped"
+    """A checkpoint was not attempted, to keep what is saved sound (``error``
+    says why, e.g. a run abandoned at shutdown still holds its models)."""
     SERVICE_STARTED = "service_started"
     SERVICE_STOPPING = "service_stopping"
     SERVICE_STOPPED = "service_stopped"

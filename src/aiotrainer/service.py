@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -23,6 +23,7 @@ from .errors import format_choices
 from .events import EventHub, EventKind, EventStream, ServiceEvent
 from .model.dicts import InferenceModelsDict, TrainingModelsDict
 from .model.interface import TrainingModel
+from .scheduler.control import PauseControl
 from .scheduler.errors import ServiceStateError, TrainerFailedError
 from .scheduler.executor import Executor, LocalExecutor
 from .scheduler.pause_gate import PauseGate
@@ -128,8 +129,11 @@ class TrainerService:
     :param keep_every: with ``keep_last``, also keep every M-th checkpoint.
     :param resume_from: ``"latest"`` (a fresh start if there is none yet), a
         checkpoint name in ``state_dir``, or a path: loaded before the first run.
-    :param strict: refuse a checkpoint that does not match the service exactly;
-        with ``False``, load what matches and report the rest in the log.
+    :param strict: refuse a checkpoint that does not match the service exactly
+        (a buffer too small for the items saved included); with ``False``, load
+        what matches and report the rest in the log and :attr:`restore_report`.
+    :param save_timeout: seconds the final checkpoint may take; one that takes
+        longer is reported as failed (log, ``save_failed`` event, status).
     :raises TypeError: for arguments of the wrong type.
     :raises ValueError: for bad values, e.g. ``max_workers < 1``, or one model
         or buffer object under two names.
@@ -154,6 +158,7 @@ class TrainerService:
         keep_every: int | None = None,
         resume_from: str | os.PathLike[str] | None = None,
         strict: bool = True,
+        save_timeout: float = 60.0,
     ) -> None:
         model_map = _named("models", models or {}, TrainingModel)
         buffer_map = _named("buffers", buffers or {}, DataBuffer)
@@ -190,6 +195,13 @@ class TrainerService:
                 raise _with_message(exc, f"trainer {name!r}: {message}") from exc
 
         self._hub = EventHub()
+        self._control = PauseControl(
+            self.trainers,
+            in_thread=self._in_thread,
+            emit=self._hub.emit,
+            get_state=lambda: self._state,
+            set_state=self._set_state,
+        )
         self._checkpoints = Checkpointer(
             CheckpointOptions(
                 state_dir=state_dir,
@@ -199,12 +211,13 @@ class TrainerService:
                 keep_every=keep_every,
                 resume_from=resume_from,
                 strict=strict,
+                save_timeout=save_timeout,
             ),
             models=self.training_models,
             data_users=self.data_users,
             trainers=self.trainers,
             in_thread=self._in_thread,
-            quiesced=self._quiesced,
+            quiesced=self._control.quiesced,
             emit=self._hub.emit,
         )
         self._periodic: anyio.CancelScope | None = None
@@ -212,11 +225,9 @@ class TrainerService:
         self._state = ServiceState.CREATED
         self._housekeeping: anyio.CapacityLimiter | None = None
         self._stack: AsyncExitStack | None = None
-        self._gate: PauseGate | None = None
         self._scheduler: Scheduler | None = None
         self._stop_requested: anyio.Event | None = None
         self._stopped: anyio.Event | None = None
-        self._transition = anyio.Lock()
         self._failure: TrainerFailedError | None = None
         self._interrupt: BaseException | None = None
         self._started_at: float | None = None
@@ -255,6 +266,9 @@ class TrainerService:
         """The life-cycle state."""
         return self._state
 
+    def _set_state(self, state: ServiceState) -> None:
+        self._state = state
+
     # -- life cycle --------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -271,6 +285,9 @@ class TrainerService:
                 "anyio.run(..., backend='asyncio')"
             ) from None
         self._state = ServiceState.STARTING
+        # Made before anything awaits: a stop() from now on is never lost.
+        self._stop_requested = anyio.Event()
+        self._stopped = anyio.Event()
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
@@ -279,6 +296,7 @@ class TrainerService:
         except BaseException:
             await stack.__aexit__(None, None, None)
             self._state = ServiceState.STOPPED
+            self._stopped.set()
             raise
         self._stack = stack
         return self
@@ -359,9 +377,8 @@ class TrainerService:
         self._request_stop()
 
     async def _serve(self, *, task_status: TaskStatus[None]) -> None:
-        self._stop_requested = anyio.Event()
-        self._stopped = anyio.Event()
-        self._gate = gate = PauseGate()
+        assert self._stop_requested is not None and self._stopped is not None
+        gate = PauseGate()
         scheduler = self._scheduler = Scheduler(
             self.trainers,
             self.data_users,
@@ -372,6 +389,7 @@ class TrainerService:
             on_fatal=self._fatal,
             recheck_interval=self._recheck_interval,
         )
+        self._control.bind(gate, scheduler)
         try:
             await self._checkpoints.open()
             async with anyio.create_task_group() as tg:
@@ -403,8 +421,7 @@ class TrainerService:
             # failed must not write its fresh state over what it failed to load.
             if self._checkpoints.saves_on_shutdown and self._started_at:
                 with anyio.CancelScope(shield=True):
-                    with anyio.move_on_after(self._shutdown_timeout):
-                        await self._checkpoints.save_final()
+                    await self._checkpoints.save_final(scheduler.still_running())
             self._state = ServiceState.STOPPED
             self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
             self._hub.close()
@@ -474,29 +491,7 @@ class TrainerService:
             self._housekeeping = anyio.CapacityLimiter(2)
         return await anyio.to_thread.run_sync(fn, limiter=self._housekeeping)
 
-    @asynccontextmanager
-    async def _quiesced(self) -> AsyncIterator[None]:
-        """Hold trainers still (no run in flight but parked ones) for a capture."""
-        gate = self._gate
-        if gate is None or self._state is ServiceState.STOPPED:
-            yield  # nothing runs any more
-            return
-        if self._state is ServiceState.STOPPING:
-            # nothing new is dispatched; wait out the runs still finishing (the
-            # shutdown bounds them), so no model is captured mid-train()
-            await gate.wait_idle()
-            yield
-            return
-        async with self._transition:
-            paused_here = gate.pause_nowait()
-            try:
-                await gate.wait_quiescent()
-                yield
-            finally:
-                if paused_here:
-                    gate.resume()
-
-    async def save_state(self) -> Path:
+    async def save_state(self, *, timeout: float | None = None) -> Path:  # noqa: ASYNC109
         """Write a checkpoint of every model, buffer and trainer; return its path.
 
         Trainers are quiesced (as by :meth:`pause`) only while the state is copied
@@ -504,71 +499,47 @@ class TrainerService:
         into the next checkpoint. The disk writes run in a worker thread. The
         checkpoint is complete or invisible (see :class:`~aiotrainer.CheckpointStore`).
 
-        :raises ServiceStateError: without a ``state_dir``, or before start.
+        :param timeout: seconds to wait for the runs in flight to finish or park
+            before the capture (``None``: no bound).
+        :raises ServiceStateError: without a ``state_dir``, before start, or
+            after a refused restore.
+        :raises PauseTimeoutError: on timeout, naming the trainers still
+            running; nothing is saved and the trainers go on.
         :raises CheckpointSaveError: when the write fails (e.g. the disk is full);
             the service keeps running and status()/events() show the error.
         """
-        return await self._checkpoints.save()
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        return await self._checkpoints.save(within=timeout)
 
     # -- control -----------------------------------------------------------------
 
-    def _require_running(self, verb: str) -> PauseGate:
-        if self._gate is None or self._state in (
-            ServiceState.CREATED,
-            ServiceState.STARTING,
-        ):
-            raise ServiceStateError(
-                f"cannot {verb}: service not started; use 'async with TrainerService(...)'"
-            )
-        return self._gate
-
-    async def pause(self) -> None:
+    async def pause(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Pause: start no run, and return once every run in flight has finished or
         is parked at a :func:`~aiotrainer.pause_point`; then call ``on_paused()`` on
         each trainer (in a worker thread). Idempotent; safe to call concurrently.
 
-        :raises ServiceStateError: before the service has started.
+        If an ``on_paused()`` raises, the trainers that already got it get
+        ``on_resumed()``, the service keeps running, and the error is raised.
+
+        :param timeout: seconds to wait for the runs in flight (``None``: no
+            bound). On timeout the pause is undone.
+        :raises PauseTimeoutError: on timeout, naming the trainers still running.
+        :raises ServiceStateError: before start or after stop, or when a
+            :meth:`resume` called the pending pause off.
         """
-        gate = self._require_running("pause")
-        async with self._transition:
-            if self._state is not ServiceState.RUNNING:
-                return
-            paused_here = gate.pause_nowait()
-            try:
-                await gate.wait_quiescent()
-                if self._state is not ServiceState.RUNNING:
-                    return  # shutdown began meanwhile: it owns the gate now
-                await self._in_thread(self.trainers.on_paused)
-            except BaseException:
-                # Cancelled, or an on_paused() raised: the pause did not happen.
-                # A gate left closed would hold every trainer while the state says
-                # running and resume() does nothing.
-                if paused_here:
-                    gate.resume()
-                raise
-            if self._state is ServiceState.RUNNING:
-                self._state = ServiceState.PAUSED
-                self._hub.emit(ServiceEvent(EventKind.PAUSED))
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        await self._control.pause(timeout)
 
     async def resume(self) -> None:
         """Resume after :meth:`pause`: call ``on_resumed()`` on each trainer, then
-        let runs start again. Idempotent; safe to call concurrently.
+        let runs start again; a :meth:`pause` still waiting for runs is called
+        off. Idempotent; safe to call concurrently.
 
-        :raises ServiceStateError: before the service has started.
+        :raises ServiceStateError: before start or after stop.
         """
-        gate = self._require_running("resume")
-        async with self._transition:
-            if self._state is not ServiceState.PAUSED:
-                return
-            try:
-                await self._in_thread(self.trainers.on_resumed)
-            finally:
-                # An on_resumed() that raises must not keep the service paused
-                # for good: every later resume() would call it and fail again.
-                gate.resume()
-                if self._state is ServiceState.PAUSED:  # not stopping meanwhile
-                    self._state = ServiceState.RUNNING
-                    self._hub.emit(ServiceEvent(EventKind.RESUMED))
+        await self._control.resume()
 
     # -- inspection --------------------------------------------------------------
 
@@ -604,6 +575,9 @@ class TrainerService:
                 else str(self._checkpoints.last_checkpoint.path)
             ),
             last_save_error=self._checkpoints.last_save_error,
+            last_save_skipped=self._checkpoints.last_save_skipped,
+            saves_failed=self._checkpoints.saves_failed,
+            saves_skipped=self._checkpoints.saves_skipped,
         )
 
     def events(self, *, max_buffer: int = 1024) -> EventStream:

@@ -91,5 +91,10 @@ class ServiceStatus(_Model):
     started_at: float | None
     last_checkpoint: str | None = None
     last_save_error: str | None = None
+    """Why the last failed save failed (cleared by the next good one)."""
+    last_save_skipped: str | None = None
+    """Why the last skipped save was skipped (cleared by the next good one)."""
+    saves_failed: int = 0
+    saves_skipped: int = 0
     abandoned_runs: int = 0
     """Runs that outlived their cancellation bound; their threads ran on alone."""

@@ -70,9 +70,10 @@ class _Outcome:
     for the engine's own cancellation or allowed to unwind the event loop.
     """
 
-    __slots__ = ("done", "error", "trained")
+    __slots__ = ("done", "error", "started", "trained")
 
     def __init__(self) -> None:
+        self.started = False
         self.done = False
         self.trained = False
         self.error: BaseException | None = None
@@ -80,6 +81,7 @@ class _Outcome:
 
 def _recording(trainer: Trainer, outcome: _Outcome) -> Callable[[], None]:
     def run() -> None:
+        outcome.started = True
         try:
             outcome.trained = bool(trainer.run())
         except BaseException as exc:  # noqa: BLE001 - the scheduler reports it
@@ -148,6 +150,9 @@ class Scheduler:
         self._model_locks: dict[str, anyio.Lock] = {}
         self._slots = Slots(executor.max_workers)
         self._dispatching = True
+        # Runs whose task gave up waiting for them (cancelled, abandoned): their
+        # worker thread may still be inside run(), touching its models.
+        self._given_up: dict[str, _Outcome] = {}
 
     # -- inspection ------------------------------------------------------------
 
@@ -160,6 +165,11 @@ class Scheduler:
             name: t.snapshot(stats.paused, quiescent)
             for name, t in self._tracks.items()
         }
+
+    def still_running(self) -> list[str]:
+        """Trainers whose run was given up on (abandoned at shutdown) and has not
+        ended: a capture now could catch their models mid-``train()``."""
+        return sorted(n for n, o in self._given_up.items() if o.started and not o.done)
 
     @property
     def running(self) -> int:
@@ -329,6 +339,8 @@ class Scheduler:
             track.state = TrainerState.WAITING
             if outcome.done:  # counted even when it ended as its task was cancelled
                 self._account(name, track, outcome, start, end, cancelled=cancelled)
+            else:
+                self._given_up[name] = outcome
         return None if outcome.error is not None else outcome.trained
 
     def _account(

@@ -4,6 +4,7 @@ from .checkpoint import Checkpoint, CheckpointFile
 from .errors import (
     CheckpointMismatchError,
     CheckpointNotFoundError,
+    CheckpointRefusedError,
     CheckpointSaveError,
     CheckpointVersionError,
     CorruptCheckpointError,
@@ -19,6 +20,7 @@ __all__ = [
     "CheckpointFile",
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
+    "CheckpointRefusedError",
     "CheckpointSaveError",
     "CheckpointStore",
     "CheckpointVersionError",

@@ -29,6 +29,8 @@ class RestoreReport:
     checkpoint: str
     loaded: dict[str, list[str]] = field(default_factory=dict)
     differences: list[str] = field(default_factory=list)
+    lost: dict[str, int] = field(default_factory=dict)
+    """Data user -> items in the checkpoint that its buffer could not hold."""
 
 
 def check_match(
@@ -36,10 +38,13 @@ def check_match(
     components: Mapping[str, Iterable[str]],
     *,
     strict: bool,
+    capacities: Mapping[str, int | None] | None = None,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Compare the checkpoint's components with the service's.
 
     :param components: section ("models", "data_users", "trainers") -> names.
+    :param capacities: data user -> its buffer's ``max_size``: a buffer smaller
+        than the items saved for it is a difference (items would be lost).
     :return: what to load per section, and the differences found.
     :raises CheckpointMismatchError: when ``strict`` and anything differs, or the
         checkpoint is not a service state at all, or its state format is newer.
@@ -78,6 +83,16 @@ def check_match(
             for n in sorted(theirs - ours)
         ]
         to_load[section] = sorted(ours & theirs)
+    stored = meta.get("stored")
+    if isinstance(stored, dict) and capacities:
+        for name in to_load.get("data_users", []):
+            saved, capacity = stored.get(name), capacities.get(name)
+            if isinstance(saved, int) and capacity is not None and saved > capacity:
+                differences.append(
+                    f"data user {name!r} holds {saved} items in the checkpoint but "
+                    f"its buffer holds at most {capacity}: {saved - capacity} would "
+                    "be lost"
+                )
     if differences and strict:
         raise CheckpointMismatchError(checkpoint.path, differences)
     return to_load, differences
@@ -90,10 +105,12 @@ def load(
     models: Mapping[str, TrainingModel[Any]],
     data_users: Mapping[str, DataUser[Any]],
     trainers: Mapping[str, Trainer],
-) -> None:
+) -> dict[str, int]:
     """Call each named component's ``load_state`` on its part of the checkpoint.
 
     :raises StateLoadError: naming the component whose ``load_state`` raised.
+    :return: data user -> items saved that its buffer did not keep (when the
+        checkpoint records how many it saved).
     """
     root = checkpoint.path
     groups: list[tuple[str, Mapping[str, Any]]] = [
@@ -110,3 +127,11 @@ def load(
                 raise StateLoadError(root, _KINDS[section], name, exc) from exc
     for trainer in trainers.values():
         trainer._resync_after_restore()
+    stored = checkpoint.metadata.get("stored")
+    lost: dict[str, int] = {}
+    if isinstance(stored, Mapping):
+        for name in to_load.get("data_users", []):
+            saved = stored.get(name)
+            if isinstance(saved, int) and saved > len(data_users[name]):
+                lost[name] = saved - len(data_users[name])
+    return lost

@@ -25,7 +25,7 @@ from ..trainer.base import Trainer
 from . import _atomic
 from ._atomic import TMP_PREFIX
 
-__all__ = ["SECTIONS", "STATE_FORMAT", "capture", "describe"]
+__all__ = ["SECTIONS", "STATE_FORMAT", "Capture", "capture", "describe"]
 
 #: The layout version of the service state inside a checkpoint.
 STATE_FORMAT = 1
@@ -51,7 +51,7 @@ def describe(
     }
 
 
-class _Capture:
+class Capture:
     """A snapshot taken now, laid out into a checkpoint directory later.
 
     Models and trainers were saved into a staging directory under the store's
@@ -64,6 +64,10 @@ class _Capture:
         self._staging = staging
         self._deferred = deferred
         self._cleanup = weakref.finalize(self, _discard, staging, lock_fd)
+
+    def discard(self) -> None:
+        """Remove the staged files now (blocking); idempotent."""
+        self._cleanup()
 
     def __call__(self, directory: Path) -> None:
         try:
@@ -89,7 +93,7 @@ def capture(
     trainers: Mapping[str, Trainer],
     *,
     staging_root: Path,
-) -> Writer:
+) -> Capture:
     """Snapshot every component now; return a writer that lays them out later.
 
     Call it while trainers are quiesced. Data users snapshot in memory (a copy of
@@ -110,4 +114,4 @@ def capture(
     except BaseException:
         _discard(staging, lock_fd)
         raise
-    return _Capture(staging, lock_fd, deferred)
+    return Capture(staging, lock_fd, deferred)

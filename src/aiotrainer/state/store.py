@@ -270,6 +270,22 @@ class CheckpointStore:
                 found.append(checkpoint)
         return found
 
+    def unreadable(self) -> builtins.list[tuple[str, str]]:
+        """The directories named like checkpoints that :meth:`list` skips, with
+        why each is skipped (missing manifest, a file missing or truncated, a
+        newer format), oldest first. Nothing is read beyond manifests and sizes.
+
+        :raises OSError: when the root cannot be read.
+        """
+        refused = []
+        for name in self._checkpoint_names():
+            try:
+                _load(self._root / name)
+            except (CorruptCheckpointError, CheckpointVersionError, OSError) as exc:
+                if os.path.lexists(self._root / name):
+                    refused.append((name, str(exc)))
+        return refused
+
     def latest(self) -> Checkpoint | None:
         """Return the newest complete checkpoint, or ``None`` when there is none.
 
