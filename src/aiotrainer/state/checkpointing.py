@@ -270,9 +270,17 @@ class Checkpointer:
 
     # -- saving ----------------------------------------------------------------------
 
-    async def save(self, *, within: float | None = None) -> Path:
+    async def save(
+        self,
+        *,
+        within: float | None = None,
+        cancelled: str = "the save was cancelled before it was written",
+    ) -> Path:
         """Write a checkpoint now; see :meth:`TrainerService.save_state`
-        (``within`` is its ``timeout``)."""
+        (``within`` is its ``timeout``).
+
+        :param cancelled: the failure reported if it is cancelled.
+        """
         store = self.store
         if store is None:
             if self.options.state_dir is None:
@@ -290,9 +298,11 @@ class Checkpointer:
                 f"fresh state as the newest checkpoint in {str(store.root)!r}"
             )
         async with self._lock:
-            return await self._save(store, within)
+            return await self._save(store, within, cancelled)
 
-    async def _save(self, store: CheckpointStore, within: float | None) -> Path:
+    async def _save(
+        self, store: CheckpointStore, within: float | None, cancelled: str
+    ) -> Path:
         started = time.perf_counter()
         users = self._users
         # Filled in the worker threads: what they made is known here even when
@@ -334,7 +344,7 @@ class Checkpointer:
             if saved:  # written before the cancellation came: it counts
                 self._saved(saved[0], held, started)
             else:
-                self._failed("the save was cancelled before it was written")
+                self._failed(cancelled)
             raise
         finally:
             if captured and not saved:
@@ -376,13 +386,13 @@ class Checkpointer:
         if self._refused is not None:
             return  # a refused restore: never write over what it failed to load
         timeout = self.options.save_timeout
+        late = f"the final checkpoint did not finish within save_timeout={timeout} s"
+        failed_before = self.saves_failed
         with anyio.move_on_after(timeout) as bound:
             try:
-                path = await self.save()
+                path = await self.save(cancelled=late)
             except (CheckpointSaveError, PauseTimeoutError):
                 return  # reported already
             logger.info("final checkpoint: %s", path)
-        if bound.cancelled_caught:
-            self._failed(
-                f"the final checkpoint did not finish within save_timeout={timeout} s"
-            )
+        if bound.cancelled_caught and self.saves_failed == failed_before:
+            self._failed(late)  # it timed out before the save began
