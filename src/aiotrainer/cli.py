@@ -65,7 +65,7 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
             f"aiotrainer: error: {str(state_dir)!r} is not a directory", file=sys.stderr
         )
         return 2
-    store = CheckpointStore(state_dir)
+    store = CheckpointStore(state_dir, read_only=True)  # never writes, nor cleans
     status = 0
     for checkpoint in store.list():
         verdict = "listed"

@@ -5,6 +5,7 @@ buffers, saves after a refused restore, and staging left by cancelled saves."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +22,15 @@ from aiotrainer import (
     Trainer,
     TrainerService,
 )
+from aiotrainer.cli import main
 from aiotrainer.state import (
     CheckpointMismatchError,
     CheckpointRefusedError,
+    CheckpointSaveError,
     CheckpointStore,
+    StateRootError,
 )
+from aiotrainer.state.store import mark_temporary
 from helpers import DEADLINE, CountingModel, NoopTrainer
 
 
@@ -254,3 +259,62 @@ class TestRestore:
         assert report is not None
         assert report.lost == {"buf": 90}
         assert any("90 would be lost" in d for d in report.differences)
+
+
+class TestNothingOutsideTheStore:
+    def test_an_empty_state_dir_is_refused(self) -> None:
+        # "" meant the current directory, whose .tmp-* directories went away.
+        with pytest.raises(ValueError, match=r"state_dir must name a directory"):
+            TrainerService(trainers={"t": NoopTrainer()}, state_dir="")
+
+    def test_a_users_tmp_directory_survives_the_store(self, tmp_path: Path) -> None:
+        notes = tmp_path / ".tmp-my-notes"
+        notes.mkdir()
+        (notes / "todo.txt").write_text("keep me")
+        empty = tmp_path / ".tmp-empty"
+        empty.mkdir()
+        store = CheckpointStore(tmp_path)
+        store.save(lambda d: (d / "x").write_text("1"))
+        assert store.clean_stale() == []
+        assert (notes / "todo.txt").read_text() == "keep me"
+        assert empty.is_dir()
+
+    def test_a_crashed_saves_directory_is_still_removed(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path)
+        # left by a save killed mid-write (marked), or before its marking (empty)
+        marked = tmp_path / ".tmp-2026-11-25T10-05-00.000001Z-abcd1234"
+        marked.mkdir()
+        mark_temporary(marked)
+        (marked / "model.bin").write_bytes(b"half")
+        unmarked = tmp_path / ".tmp-capture-zyxw9876"
+        unmarked.mkdir()
+        assert sorted(p.name for p in store.clean_stale()) == sorted(
+            [marked.name, unmarked.name]
+        )
+
+    def test_listing_read_only_writes_and_removes_nothing(self, tmp_path: Path) -> None:
+        store = CheckpointStore(tmp_path)
+        saved = store.save(lambda d: (d / "x").write_text("1"))
+        crashed = tmp_path / ".tmp-2026-11-25T10-05-00.000001Z-abcd1234"
+        crashed.mkdir()
+        mark_temporary(crashed)
+        before = sorted(p.name for p in tmp_path.iterdir())
+        reader = CheckpointStore(tmp_path, read_only=True)
+        assert reader.list() == [saved]
+        assert reader.verify(saved) == saved
+        assert reader.clean_stale() == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+        with pytest.raises(CheckpointSaveError, match="read_only=True"):
+            reader.save(lambda d: None)
+        with pytest.raises(StateRootError, match="is not a directory"):
+            CheckpointStore(tmp_path / "missing", read_only=True)
+        assert not (tmp_path / "missing").exists()
+
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions")
+    def test_the_cli_lists_a_read_only_directory(self, tmp_path: Path) -> None:
+        CheckpointStore(tmp_path).save(lambda d: (d / "x").write_text("1"))
+        tmp_path.chmod(0o500)
+        try:
+            assert main(["checkpoints", str(tmp_path), "--verify"]) == 0
+        finally:
+            tmp_path.chmod(0o700)

@@ -24,6 +24,7 @@ from ..model.interface import TrainingModel
 from ..trainer.base import Trainer
 from . import _atomic
 from ._atomic import TMP_PREFIX
+from .store import mark_temporary
 
 __all__ = ["SECTIONS", "STATE_FORMAT", "Capture", "capture", "describe"]
 
@@ -104,6 +105,7 @@ def capture(
     staging = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}capture-", dir=staging_root))
     lock_fd = _atomic.lock_dir_nowait(staging)  # ours alone: nobody else has it
     try:
+        mark_temporary(staging)
         (staging / SECTIONS["models"]).mkdir()
         (staging / SECTIONS["trainers"]).mkdir()
         for name, model in models.items():
