@@ -31,7 +31,7 @@ from aiotrainer.state import (
     StateRootError,
 )
 from aiotrainer.state.store import mark_temporary
-from helpers import DEADLINE, CountingModel, NoopTrainer
+from helpers import DEADLINE, CountingModel, NoopTrainer, wait_thread_event
 
 
 def names(root: Path) -> list[str]:
@@ -102,7 +102,7 @@ class TestFinalSave:
         events = service.events()
         with anyio.fail_after(DEADLINE):
             async with service:
-                await anyio.to_thread.run_sync(trainer.started.wait, DEADLINE)
+                await wait_thread_event(trainer.started)
             seen = [event async for event in events]
         skipped = [e for e in seen if e.kind is EventKind.SAVE_SKIPPED]
         assert len(skipped) == 1 and "'stuck'" in (skipped[0].error or "")
@@ -127,7 +127,7 @@ class TestFinalSave:
             async with anyio.create_task_group() as tg:
 
                 async def release_when_bound_passed() -> None:
-                    await anyio.to_thread.run_sync(model.saving.wait, DEADLINE)
+                    await wait_thread_event(model.saving)
                     await anyio.sleep(0.2)  # past save_timeout: no ordering here
                     model.release.set()
 
@@ -160,7 +160,7 @@ class TestCancelledSave:
                 async with service:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(service.save_state)
-                        await anyio.to_thread.run_sync(model.saving.wait, DEADLINE)
+                        await wait_thread_event(model.saving)
                         tg.cancel_scope.cancel()
                         model.release.set()  # the capture ends as it is cancelled
                     assert leftovers(tmp_path) == []
