@@ -6,12 +6,14 @@ import math
 import sys
 from collections.abc import Mapping
 from numbers import Real
+from typing import Any
 
 __all__ = [
     "MAX_ITEMS",
     "check_component_name",
     "check_distinct",
     "check_int",
+    "check_named",
     "check_probability",
     "check_seconds",
 ]
@@ -110,3 +112,26 @@ def check_distinct(kind: str, named: Mapping[str, object]) -> None:
                 f"the same {kind} object is registered as {first!r} and {name!r}; "
                 f"expected one object per name"
             )
+
+
+def check_named(kind: str, value: object, item_type: type) -> dict[str, Any]:
+    """Return ``value`` as a dict if it maps non-empty str names to ``item_type``.
+
+    :raises TypeError: for a non-mapping, a bad name, or an item of another type.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{kind} must be a mapping of name -> {item_type.__name__}, "
+            f"got {type(value).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{kind}: names must be non-empty strings, got {name!r}")
+        if not isinstance(item, item_type):
+            raise TypeError(
+                f"{kind}[{name!r}] must be a {item_type.__name__}, "
+                f"got {type(item).__name__}: {item!r}"
+            )
+        out[name] = item
+    return out

@@ -16,10 +16,9 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
-from ._validate import check_distinct, check_seconds
+from ._validate import check_distinct, check_named, check_seconds
 from .data.buffer import DataBuffer
 from .data.dicts import DataCollectorsDict, DataUsersDict
-from .errors import format_choices
 from .events import EventHub, EventKind, EventStream, ServiceEvent
 from .model.dicts import InferenceModelsDict, TrainingModelsDict
 from .model.interface import TrainingModel
@@ -47,25 +46,6 @@ T = TypeVar("T")
 logger = logging.getLogger("aiotrainer.service")
 
 PolicySpec = ErrorPolicy | str
-
-
-def _named(kind: str, value: object, item_type: type) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(
-            f"{kind} must be a mapping of name -> {item_type.__name__}, "
-            f"got {type(value).__name__}"
-        )
-    out: dict[str, Any] = {}
-    for name, item in value.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{kind}: names must be non-empty strings, got {name!r}")
-        if not isinstance(item, item_type):
-            raise TypeError(
-                f"{kind}[{name!r}] must be a {item_type.__name__}, "
-                f"got {type(item).__name__}: {item!r}"
-            )
-        out[name] = item
-    return out
 
 
 def _with_message(exc: Exception, message: str) -> Exception:
@@ -160,9 +140,9 @@ class TrainerService:
         strict: bool = True,
         save_timeout: float = 60.0,
     ) -> None:
-        model_map = _named("models", models or {}, TrainingModel)
-        buffer_map = _named("buffers", buffers or {}, DataBuffer)
-        trainer_map = _named("trainers", trainers or {}, Trainer)
+        model_map = check_named("models", models or {}, TrainingModel)
+        buffer_map = check_named("buffers", buffers or {}, DataBuffer)
+        trainer_map = check_named("trainers", trainers or {}, Trainer)
         check_distinct("model", model_map)
         check_distinct("buffer", buffer_map)
         if not trainer_map:
@@ -179,7 +159,7 @@ class TrainerService:
         elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement Executor, got {executor!r}")
         self._executor = executor
-        self._policies = self._coerce_policies(on_error, trainer_map)
+        self._policies = ErrorPolicy.for_trainers(on_error, trainer_map)
 
         self.training_models = TrainingModelsDict(model_map)
         self.data_users = DataUsersDict.from_data_buffers(buffer_map)
@@ -231,23 +211,6 @@ class TrainerService:
         self._failure: TrainerFailedError | None = None
         self._interrupt: BaseException | None = None
         self._started_at: float | None = None
-
-    @staticmethod
-    def _coerce_policies(
-        spec: PolicySpec | Mapping[str, PolicySpec], trainers: Mapping[str, Trainer]
-    ) -> dict[str, ErrorPolicy]:
-        if isinstance(spec, Mapping):
-            unknown = set(spec) - set(trainers)
-            if unknown:
-                raise KeyError(
-                    f"on_error names unknown trainer(s) {sorted(unknown)}; expected "
-                    f"one of: {format_choices(trainers)}"
-                )
-            return {
-                name: ErrorPolicy.coerce(spec.get(name, "stop")) for name in trainers
-            }
-        policy = ErrorPolicy.coerce(spec)
-        return dict.fromkeys(trainers, policy)
 
     # -- what the agent uses -----------------------------------------------------
 
