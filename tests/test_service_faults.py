@@ -238,3 +238,64 @@ class TestLifeCycle:
                 assert service.state is ServiceState.RUNNING
         assert first.calls == ["paused", "resumed"]
         assert grumpy.calls == ["paused"]
+
+
+_INTERRUPTED_SAVE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from aiotrainer import Trainer, TrainerService, TrainingModel, InferenceModel
+
+    class Infer(InferenceModel):
+        def infer(self, *args):
+            return 0
+
+    class Interrupting(TrainingModel):
+        def _create_inference_model(self):
+            return Infer()
+
+        def forward(self, *args):
+            return 0
+
+        def sync_impl(self, inference_model):
+            pass
+
+        def save_state(self, path: Path) -> None:
+            raise KeyboardInterrupt
+
+    class Idle(Trainer):
+        def train(self):
+            pass
+
+    async def main():
+        service = TrainerService(
+            models={"m": Interrupting()},
+            trainers={"t": Idle()},
+            state_dir=sys.argv[1],
+            save_interval=0.05,
+        )
+        async with service:
+            await asyncio.sleep(60)  # ended by the interrupt in save_state()
+
+    asyncio.run(main())
+    """
+)
+
+
+class TestAnInterruptInAHook:
+    def test_one_in_a_periodic_save_stops_the_service_and_the_process(
+        self, tmp_path: Path
+    ) -> None:
+        # Raised in a worker thread of the periodic save, it unwound the event
+        # loop from that task, skipping the shutdown.
+        done = subprocess.run(
+            [sys.executable, "-c", _INTERRUPTED_SAVE, str(tmp_path / "state")],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == -2, done.stderr
+        assert "KeyboardInterrupt raised in a hook" in done.stderr
+        assert "checkpoint failed" in done.stderr
+        assert "Traceback" in done.stderr  # the re-raised KeyboardInterrupt

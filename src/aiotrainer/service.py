@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -260,6 +260,7 @@ class TrainerService:
             await stack.__aexit__(None, None, None)
             self._state = ServiceState.STOPPED
             self._stopped.set()
+            self._raise_interrupt()  # e.g. from a load_state() during the restore
             raise
         self._stack = stack
         return self
@@ -449,10 +450,38 @@ class TrainerService:
 
         Its own small limiter, apart from the trainers' pool: a pause hook must
         run even while every trainer worker is parked.
+
+        A ``KeyboardInterrupt`` / ``SystemExit`` raised in it (by a hook, or a
+        model's ``save_state``) stops the service in order and is re-raised on
+        exit; here it becomes a :class:`ServiceStateError`, so that it never
+        unwinds the event loop from a task.
         """
         if self._housekeeping is None:
             self._housekeeping = anyio.CapacityLimiter(2)
-        return await anyio.to_thread.run_sync(fn, limiter=self._housekeeping)
+        interrupts: list[BaseException] = []
+
+        def guarded() -> T | None:
+            try:
+                return fn()
+            except BaseException as exc:
+                if not is_interrupt(exc):
+                    raise
+                interrupts.append(exc)
+                return None
+
+        result = await anyio.to_thread.run_sync(guarded, limiter=self._housekeeping)
+        if interrupts:
+            interrupt = interrupts[0]
+            logger.error(
+                "%s raised in a hook; the service stops and re-raises it on exit",
+                type(interrupt).__name__,
+            )
+            self._fatal("", interrupt)
+            raise ServiceStateError(
+                f"interrupted by {type(interrupt).__name__} in a hook; the service "
+                "is stopping"
+            ) from interrupt
+        return cast(T, result)  # fn returned it
 
     async def save_state(self, *, timeout: float | None = None) -> Path:  # noqa: ASYNC109
         """Write a checkpoint of every model, buffer and trainer; return its path.
