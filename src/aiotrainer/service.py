@@ -6,14 +6,13 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self
 
 import anyio
-import anyio.to_thread
 from anyio.abc import TaskStatus
 
 from ._validate import check_distinct, check_named, check_seconds
@@ -22,6 +21,7 @@ from .data.dicts import DataCollectorsDict, DataUsersDict
 from .events import EventHub, EventKind, EventStream, ServiceEvent
 from .model.dicts import InferenceModelsDict, TrainingModelsDict
 from .model.interface import TrainingModel
+from .scheduler._housekeeping import Housekeeping
 from .scheduler.control import PauseControl
 from .scheduler.errors import ServiceStateError, TrainerFailedError
 from .scheduler.executor import Executor, LocalExecutor
@@ -40,8 +40,6 @@ from .trainer.base import Trainer
 from .trainer.dicts import TrainersDict
 
 __all__ = ["TrainerService"]
-
-T = TypeVar("T")
 
 logger = logging.getLogger("aiotrainer.service")
 
@@ -175,9 +173,10 @@ class TrainerService:
                 raise _with_message(exc, f"trainer {name!r}: {message}") from exc
 
         self._hub = EventHub()
+        self._housekeeping = Housekeeping(lambda error: self._fatal("", error))
         self._control = PauseControl(
             self.trainers,
-            in_thread=self._in_thread,
+            in_thread=self._housekeeping.run,
             emit=self._hub.emit,
             get_state=lambda: self._state,
             set_state=self._set_state,
@@ -196,14 +195,13 @@ class TrainerService:
             models=self.training_models,
             data_users=self.data_users,
             trainers=self.trainers,
-            in_thread=self._in_thread,
+            in_thread=self._housekeeping.run,
             quiesced=self._control.quiesced,
             emit=self._hub.emit,
         )
         self._periodic: anyio.CancelScope | None = None
         self._restore_cancel_timeout: float | None = None
         self._state = ServiceState.CREATED
-        self._housekeeping: anyio.CapacityLimiter | None = None
         self._stack: AsyncExitStack | None = None
         self._scheduler: Scheduler | None = None
         self._stop_requested: anyio.Event | None = None
@@ -444,44 +442,6 @@ class TrainerService:
     def restore_report(self) -> RestoreReport | None:
         """What the start-up restore loaded and left out, if it ran."""
         return self._checkpoints.restore_report
-
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
-        """Run our own blocking work (disk I/O, pause hooks) in a worker thread.
-
-        Its own small limiter, apart from the trainers' pool: a pause hook must
-        run even while every trainer worker is parked.
-
-        A ``KeyboardInterrupt`` / ``SystemExit`` raised in it (by a hook, or a
-        model's ``save_state``) stops the service in order and is re-raised on
-        exit; here it becomes a :class:`ServiceStateError`, so that it never
-        unwinds the event loop from a task.
-        """
-        if self._housekeeping is None:
-            self._housekeeping = anyio.CapacityLimiter(2)
-        interrupts: list[BaseException] = []
-
-        def guarded() -> T | None:
-            try:
-                return fn()
-            except BaseException as exc:
-                if not is_interrupt(exc):
-                    raise
-                interrupts.append(exc)
-                return None
-
-        result = await anyio.to_thread.run_sync(guarded, limiter=self._housekeeping)
-        if interrupts:
-            interrupt = interrupts[0]
-            logger.error(
-                "%s raised in a hook; the service stops and re-raises it on exit",
-                type(interrupt).__name__,
-            )
-            self._fatal("", interrupt)
-            raise ServiceStateError(
-                f"interrupted by {type(interrupt).__name__} in a hook; the service "
-                "is stopping"
-            ) from interrupt
-        return cast(T, result)  # fn returned it
 
     async def save_state(self, *, timeout: float | None = None) -> Path:  # noqa: ASYNC109
         """Write a checkpoint of every model, buffer and trainer; return its path.
