@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from .pause_gate import PauseGate
 from .policy import ErrorPolicy
 from .waiting import wait_for_readiness
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "is_interrupt", "never_run_status"]
 
 logger = logging.getLogger("aiotrainer.scheduler")
 
@@ -69,32 +70,59 @@ class _Track:
         )
 
 
-class _Chain:
-    """One dispatch: the runs a worker makes in a row, shared with the loop.
+class _Outcome:
+    """How one ``run()`` ended, written by the worker thread as it ends.
 
-    ``seen`` and ``mark`` are taken before each run (by the loop for the first,
-    by the worker for the next ones): the last run's are what the loop needs.
+    The run's result never travels as the executor's return value or exception:
+    a run that ends while its task is being cancelled is still counted, and what
+    user code raises (``CancelledError``, ``KeyboardInterrupt``) is never taken
+    for the engine's own cancellation or allowed to unwind the event loop.
     """
 
-    __slots__ = ("mark", "seen", "stopped")
+    __slots__ = ("done", "error", "mark", "seen", "started", "stopped", "trained")
 
     def __init__(self, seen: dict[str, int], mark: tuple[float, dict[str, int]]):
+        self.started = False
+        self.done = False
+        self.trained = False
+        self.error: BaseException | None = None
+        # Taken before each run of a chain (by the loop for the first, by the
+        # worker for the next ones): the last run's are what the loop needs.
         self.seen = seen
         self.mark = mark
         self.stopped = False
 
     def stop(self) -> None:
-        """Start no further run in this chain (the caller was cancelled)."""
+        """Start no further run in this chain (its task was cancelled)."""
         self.stopped = True
+
+
+def _recording(trainer: Trainer, outcome: _Outcome) -> Callable[[], None]:
+    def run() -> None:
+        outcome.started = True
+        try:
+            outcome.trained = bool(trainer.run())
+        except BaseException as exc:  # noqa: BLE001 - the scheduler reports it
+            outcome.error = exc
+        finally:
+            outcome.done = True
+
+    return run
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` asks the process to end (``KeyboardInterrupt``,
+    ``SystemExit``): it stops the service whatever the policy, and is re-raised."""
+    return not isinstance(error, Exception | asyncio.CancelledError)
+
+
+def _always() -> bool:
+    return True
 
 
 def never_run_status() -> TrainerStatus:
     """The status of a trainer whose scheduler has not started."""
     return _Track(state=TrainerState.STOPPED).snapshot(paused=False, quiescent=False)
-
-
-def _always() -> bool:
-    return True
 
 
 def _overrides_is_trainable(trainer: Trainer) -> bool:
@@ -153,6 +181,9 @@ class Scheduler:
         # Only the local pool can be told to end a chain early on cancellation.
         self._local = executor if isinstance(executor, LocalExecutor) else None
         self._call: LoopCaller | None = None
+        # Runs whose task gave up waiting for them (cancelled, abandoned): their
+        # worker thread may still be inside run(), touching its models.
+        self._given_up: dict[str, _Outcome] = {}
 
     # -- inspection ------------------------------------------------------------
 
@@ -167,6 +198,11 @@ class Scheduler:
             )
             for name, t in self._tracks.items()
         }
+
+    def still_running(self) -> list[str]:
+        """Trainers whose run was given up on (abandoned at shutdown) and has not
+        ended: a capture now could catch their models mid-``train()``."""
+        return sorted(n for n, o in self._given_up.items() if o.started and not o.done)
 
     @property
     def running(self) -> int:
@@ -289,14 +325,20 @@ class Scheduler:
                 if not self._slots.try_acquire():
                     await self._slots.acquire()
                 try:
-                    if gate.paused or not self._dispatching:
+                    # Granted while paused: keep the slot (and the place in the
+                    # queue) until resumed. Handing it back would send this
+                    # trainer behind the others at every pause, and a storm of
+                    # pauses could starve it for good.
+                    while gate.paused and self._dispatching:
+                        await gate.wait_resumed()
+                    if not self._dispatching:
                         continue
-                    chain = _Chain(
+                    run = _Outcome(
                         {n: c.collected for n, c in watched},
                         trainer._training_mark(),
                     )
                     outcome = await self._run_once(
-                        name, trainer, track, chain, watched, locks, overrides
+                        name, trainer, track, run, watched, locks, overrides
                     )
                 finally:
                     self._slots.release()
@@ -307,65 +349,84 @@ class Scheduler:
                 self._warn_late_retrieval(name, trainer, locked_names)
             if outcome is None:  # failed
                 if not await self._handle_failure(
-                    name, trainer, track, policy, chain.mark
+                    name, trainer, track, policy, run.mark
                 ):
                     return
                 continue
             track.consecutive_failures = 0
-            seen_before_no = None if outcome else chain.seen
+            seen_before_no = None if outcome else run.seen
 
-    def _chain(
+    def _chaining(
         self,
         name: str,
         trainer: Trainer,
         track: _Track,
-        chain: _Chain,
+        outcome: _Outcome,
         watched: Sequence[_Watched],
         locks: Sequence[Slots],
         overrides: bool,
-    ) -> bool:
-        """In the worker: run, then run again at once while the trainer is still
-        trainable and nothing says otherwise, without a trip through the loop.
+    ) -> Callable[[], None]:
+        """What the worker runs: ``run()``, then ``run()`` again at once while the
+        trainer is still trainable and nothing says otherwise, without a trip
+        through the loop.
 
         Each run but the last is accounted here (the loop reads the counters;
-        events go to it when someone listens); the last one's outcome (or
-        exception) goes back to the loop as a single run's would.
+        events go to it when someone listens); the last one's outcome goes back
+        to the loop in ``outcome`` as a single run's would.
         """
-        trained = trainer.run()
-        locked = len(locks)  # the models locked for this dispatch
-        while (
-            trained
-            and not chain.stopped
-            and self._dispatching
-            and not self._gate.paused
-            and not self._slots.contended  # another trainer waits for a worker
-            and not any(lock.contended for lock in locks)
-            and len(trainer._retrieved_model_names) == locked  # no unlocked model
-            and self._precheck(trainer, None, overrides).ready
-        ):
-            end = time.time()
-            start = track.last_start
-            assert start is not None
-            track.runs += 1
-            track.consecutive_failures = 0
-            track.last_end = end
-            track.last_duration = end - start
-            chain.seen = {n: c.collected for n, c in watched}
-            chain.mark = trainer._training_mark()
-            track.last_start = now = time.time()
-            if self._listening():
-                self._post(
-                    ServiceEvent(
-                        EventKind.FINISHED,
-                        trainer=name,
-                        time=end,
-                        duration=end - start,
-                        trained=True,
-                    )
-                )
-                self._post(ServiceEvent(EventKind.STARTED, trainer=name, time=now))
-            trained = trainer.run()
-        return trained
+        gate, slots, locked = self._gate, self._slots, len(locks)
+        # A cancellation of the awaiting task is requested on the loop at once
+        # (task.cancel()), before the executor's handler runs: read it too.
+        task = asyncio.current_task()
+        requests = task.cancelling() if task is not None else 0
+
+        def may_go_on() -> bool:
+            return (
+                not outcome.stopped
+                and (task is None or task.cancelling() == requests)
+                and self._dispatching
+                and not gate.paused
+                and not slots.contended  # another trainer waits for a worker
+                and not any(lock.contended for lock in locks)
+                and len(trainer._retrieved_model_names) == locked  # all locked
+                and self._precheck(trainer, None, overrides).ready
+            )
+
+        def run() -> None:
+            outcome.started = True
+            try:
+                outcome.trained = bool(trainer.run())
+                while outcome.trained and may_go_on():
+                    end = time.time()
+                    start = track.last_start
+                    assert start is not None
+                    track.runs += 1
+                    track.consecutive_failures = 0
+                    track.last_end = end
+                    track.last_duration = end - start
+                    outcome.seen = {n: c.collected for n, c in watched}
+                    outcome.mark = trainer._training_mark()
+                    track.last_start = now = time.time()
+                    if self._listening():
+                        self._post(
+                            ServiceEvent(
+                                EventKind.FINISHED,
+                                trainer=name,
+                                time=end,
+                                duration=end - start,
+                                trained=True,
+                            )
+                        )
+                        self._post(
+                            ServiceEvent(EventKind.STARTED, trainer=name, time=now)
+                        )
+                    outcome.trained = bool(trainer.run())
+            except BaseException as exc:  # noqa: BLE001 - the scheduler reports it
+                outcome.error = exc
+            finally:
+                outcome.done = True
+
+        return run
 
     def _post(self, event: ServiceEvent) -> None:
         """From a worker: emit ``event`` on the loop."""
@@ -377,7 +438,7 @@ class Scheduler:
         name: str,
         trainer: Trainer,
         track: _Track,
-        chain: _Chain,
+        outcome: _Outcome,
         watched: Sequence[_Watched],
         locks: Sequence[Slots],
         overrides: bool,
@@ -396,22 +457,25 @@ class Scheduler:
                 name,
             )
 
-        error: BaseException | None = None
-        trained = False
+        cancelled = True
         try:
             if self._local is not None:
-                fn = partial(
-                    self._chain, name, trainer, track, chain, watched, locks, overrides
-                )
-                trained = await self._local.run(
-                    fn, gate=gate, on_abandoned=abandoned, on_cancel=chain.stop
+                await self._local.run(
+                    self._chaining(
+                        name, trainer, track, outcome, watched, locks, overrides
+                    ),
+                    gate=gate,
+                    on_abandoned=abandoned,
+                    on_cancel=outcome.stop,
                 )
             else:
-                trained = await self._executor.run(
-                    trainer.run, gate=gate, on_abandoned=abandoned
+                await self._executor.run(
+                    _recording(trainer, outcome), gate=gate, on_abandoned=abandoned
                 )
-        except Exception as exc:  # noqa: BLE001 - the error policy handles it
-            error = exc
+            cancelled = False
+        except Exception as exc:  # noqa: BLE001 - the executor's own failure
+            outcome.error, outcome.done = exc, True
+            cancelled = False
         finally:
             gate.run_finished()
             end = track.last_end = time.time()
@@ -419,28 +483,52 @@ class Scheduler:
             start = track.last_start if track.last_start is not None else start
             track.last_duration = end - start
             track.state = TrainerState.WAITING
-        if error is not None:
-            track.failures += 1
-            track.consecutive_failures += 1
-            track.last_error = f"{type(error).__name__}: {error}"
-            logger.error("trainer %r failed", name, exc_info=error)
-            track.last_exception = error
-            return None
-        if trained:
-            track.runs += 1
-        else:
-            track.skipped += 1
-        if self._listening():
-            self._emit(
-                ServiceEvent(
-                    EventKind.FINISHED,
-                    trainer=name,
-                    time=end,
-                    duration=end - start,
-                    trained=bool(trained),
+            if outcome.done:  # counted even when it ended as its task was cancelled
+                self._account(name, track, outcome, start, end, cancelled=cancelled)
+            else:
+                self._given_up[name] = outcome
+        return None if outcome.error is not None else outcome.trained
+
+    def _account(
+        self,
+        name: str,
+        track: _Track,
+        outcome: _Outcome,
+        start: float,
+        end: float,
+        *,
+        cancelled: bool,
+    ) -> None:
+        error = outcome.error
+        if error is None:
+            if outcome.trained:
+                track.runs += 1
+            else:
+                track.skipped += 1
+            if self._listening():
+                self._emit(
+                    ServiceEvent(
+                        EventKind.FINISHED,
+                        trainer=name,
+                        time=end,
+                        duration=end - start,
+                        trained=outcome.trained,
+                    )
                 )
+            return
+        track.failures += 1
+        track.consecutive_failures += 1
+        track.last_error = f"{type(error).__name__}: {error}"
+        track.last_exception = error
+        logger.error("trainer %r failed", name, exc_info=error)
+        if cancelled:
+            # No policy applies any more (the service is stopping), but the
+            # failure is reported, and an interrupt still ends the process.
+            self._emit(
+                ServiceEvent(EventKind.FAILED, trainer=name, error=track.last_error)
             )
-        return bool(trained)
+            if is_interrupt(error):
+                self._on_fatal(name, error)
 
     async def _handle_failure(
         self,
@@ -456,6 +544,8 @@ class Scheduler:
         action = policy.action
         if action == "retry" and track.consecutive_failures > policy.max_retries:
             action = policy.exhausted
+        if is_interrupt(error):
+            action = "stop"  # the process is asked to end: no retry holds it
         self._emit(
             ServiceEvent(
                 EventKind.FAILED, trainer=name, error=track.last_error, action=action
