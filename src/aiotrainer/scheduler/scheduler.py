@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import anyio
@@ -181,6 +181,9 @@ class Scheduler:
         # Only the local pool can be told to end a chain early on cancellation.
         self._local = executor if isinstance(executor, LocalExecutor) else None
         self._call: LoopCaller | None = None
+        # Events of chained runs, posted by workers and emitted on the loop.
+        self._posted: deque[ServiceEvent] = deque()
+        self._flush_pending = False
         # Runs whose task gave up waiting for them (cancelled, abandoned): their
         # worker thread may still be inside run(), touching its models.
         self._given_up: dict[str, _Outcome] = {}
@@ -429,9 +432,19 @@ class Scheduler:
         return run
 
     def _post(self, event: ServiceEvent) -> None:
-        """From a worker: emit ``event`` on the loop."""
-        assert self._call is not None
-        self._call(partial(self._emit, event))
+        """From a worker: emit ``event`` on the loop, in order. Events posted
+        while a flush is pending ride on it: one loop wake-up for a burst."""
+        self._posted.append(event)
+        if not self._flush_pending:
+            self._flush_pending = True
+            assert self._call is not None
+            self._call(self._flush_posted)
+
+    def _flush_posted(self) -> None:
+        self._flush_pending = False  # before draining: a later post schedules anew
+        posted = self._posted
+        while posted:
+            self._emit(posted.popleft())
 
     async def _run_once(
         self,
