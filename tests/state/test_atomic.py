@@ -81,6 +81,20 @@ class TestHashingWriter:
             ("f", 7, sha(b"partial"))
         ]
 
+    def test_a_reused_buffer_is_hashed_as_it_was_written(self, tmp_path: Path) -> None:
+        """A mutable buffer changed after write() does not change what was
+        hashed: the digest is of the bytes that reached the file."""
+        big = os.urandom(9 << 20)
+        scratch = bytearray(65536)
+        with HashingWriter(tmp_path / "big") as f:
+            for start in range(0, len(big), 65536):
+                scratch[:] = big[start : start + 65536]
+                f.write(scratch)
+            f.write(b"tail")
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("big", len(big) + 4, sha(big + b"tail"))
+        ]
+
     def test_pickle_dumps_through_it(self, tmp_path: Path) -> None:
         items = [os.urandom(4096) for _ in range(100)]
         with HashingWriter(tmp_path / "p.pkl") as f:
