@@ -1,0 +1,134 @@
+"""Two copies of the agent's module: the one it reads and a standby one sync writes."""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+import torch
+from torch import nn
+
+from .errors import ParameterMismatchError
+
+__all__ = ["ModulePair", "copy_tensors"]
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = dict(module.named_parameters())
+    tensors.update(module.named_buffers())
+    return tensors
+
+
+def copy_tensors(source: nn.Module, target: nn.Module, where: str) -> None:
+    """Copy every parameter and buffer of ``source`` into ``target``'s, in place.
+
+    Everything is checked before anything is written, so a mismatch leaves
+    ``target`` untouched. Returns once the copies are complete on every device.
+
+    :param where: names the copy in an error message.
+    :raises ParameterMismatchError: if names or shapes differ.
+    """
+    src, dst = _tensors(source), _tensors(target)
+    problems = [f"missing {name!r}" for name in dst.keys() - src.keys()]
+    problems += [f"unexpected {name!r}" for name in src.keys() - dst.keys()]
+    problems += [
+        f"{name!r} has shape {tuple(src[name].shape)} but the target's is "
+        f"{tuple(t.shape)}"
+        for name, t in dst.items()
+        if name in src and src[name].shape != t.shape
+    ]
+    if problems:
+        raise ParameterMismatchError(where, "; ".join(sorted(problems)))
+    devices: set[torch.device] = set()
+    with torch.no_grad():
+        for name, t in dst.items():
+            t.copy_(src[name])
+            devices.add(t.device)
+            devices.add(src[name].device)
+    for device in devices:
+        if device.type != "cpu":
+            # Copies to or between accelerators are asynchronous: the standby
+            # must hold the new weights before anyone can be handed it.
+            torch.accelerator.synchronize(device)
+
+
+class ModulePair(Generic[M]):
+    """The agent's module and, optionally, a standby copy that publishing fills.
+
+    A call borrows the active module (:meth:`acquire` / :meth:`release`); the lock
+    is held only to read the active index and count the borrower. :meth:`publish`
+    waits until no call still holds the standby, copies the new weights into it
+    holding no lock a caller needs, then flips the active index under the lock.
+    A caller therefore waits at most for that flip, never for a copy, and every
+    call sees one module whose tensors all come from the same publish.
+
+    :param active: the module handed out first.
+    :param standby: its twin (same structure); ``None`` for a module that is
+        never published into.
+    """
+
+    def __init__(self, active: M, standby: M | None) -> None:
+        self._modules: tuple[M, M | None] = (active, standby)
+        self._active = 0
+        self._borrowers = [0, 0]
+        self._cond = threading.Condition(threading.Lock())
+        self._publishing = threading.Lock()
+        self._publishes = 0
+
+    @property
+    def active(self) -> M:
+        """The module a call starting now would borrow."""
+        module = self._modules[self._active]
+        assert module is not None
+        return module
+
+    @property
+    def modules(self) -> list[M]:
+        """Every module of the pair (one or two)."""
+        return [m for m in self._modules if m is not None]
+
+    @property
+    def publishes(self) -> int:
+        """How many times :meth:`publish` has flipped the pair."""
+        return self._publishes
+
+    def acquire(self) -> tuple[int, M]:
+        """Borrow the active module; hand the index back to :meth:`release`."""
+        with self._cond:
+            index = self._active
+            self._borrowers[index] += 1
+        module = self._modules[index]
+        assert module is not None
+        return index, module
+
+    def release(self, index: int) -> None:
+        """Return a module borrowed with :meth:`acquire`."""
+        with self._cond:
+            self._borrowers[index] -= 1
+            if not self._borrowers[index]:
+                self._cond.notify_all()
+
+    def publish(self, source: nn.Module, where: str) -> None:
+        """Copy ``source``'s tensors into the standby, then make it the active one.
+
+        Blocks the calling (training) thread while calls that borrowed the standby
+        before the previous flip finish; never blocks a caller of :meth:`acquire`
+        for longer than the flip.
+
+        :param where: names the copy in an error message.
+        :raises RuntimeError: if the pair has no standby module.
+        :raises ParameterMismatchError: if ``source`` does not fit the modules.
+        """
+        with self._publishing:
+            spare = 1 - self._active
+            target = self._modules[spare]
+            if target is None:
+                raise RuntimeError(f"{where}: there is no standby module to sync into")
+            with self._cond:
+                self._cond.wait_for(lambda: not self._borrowers[spare])
+            copy_tensors(source, target, where)
+            with self._cond:
+                self._active = spare
+            self._publishes += 1
