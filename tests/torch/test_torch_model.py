@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("torch.nn", reason="the torch extra is not installed")
 import torch
+from torch import nn
+
 from aiotrainer import TrainingModelsDict
 from aiotrainer.torch import (
     ParameterMismatchError,
@@ -19,7 +21,6 @@ from aiotrainer.torch import (
     default_infer_procedure,
     get_device,
 )
-from torch import nn
 
 JOIN = 60.0
 """Seconds a helper thread may take before the test counts it as hung."""

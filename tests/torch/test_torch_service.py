@@ -1,0 +1,111 @@
+"""Torch models and trainers in a running TrainerService; the torch demo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+pytest.importorskip("torch.nn", reason="the torch extra is not installed")
+import torch
+
+from aiotrainer import SequentialBuffer, TrainerService
+from aiotrainer.torch.demo import SyntheticImages, TinyVAE, VAETrainer, vae_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_service(state_dir: Path, seed: int, **kwargs: object) -> TrainerService:
+    return TrainerService(
+        models={"vae": vae_model(seed=seed)},
+        buffers={"images": SequentialBuffer(1000)},
+        trainers={"vae": VAETrainer(batch_size=32, steps=2)},
+        state_dir=state_dir,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def wait_runs(service: TrainerService, n: int) -> None:
+    async with service.events() as events:
+        with anyio.fail_after(30):
+            if service.status().trainers["vae"].runs >= n:
+                return
+            async for _ in events:
+                if service.status().trainers["vae"].runs >= n:
+                    return
+
+
+def params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def vae_trainer(service: TrainerService) -> VAETrainer:
+    trainer = service.trainers["vae"]
+    assert isinstance(trainer, VAETrainer)
+    return trainer
+
+
+async def test_checkpoint_resumes_with_inference_synced(tmp_path: Path) -> None:
+    images = SyntheticImages(seed=3)
+    service = make_service(tmp_path, seed=0, save_on_shutdown=False)
+    async with service:
+        collector = service.data_collectors.acquire("images")
+        for run in range(1, 4):  # a run per 32 new images
+            for _ in range(32):
+                collector.collect(images.sample())
+            await wait_runs(service, run)
+        await service.pause()
+        await service.save_state()
+        trained = params(vae_trainer(service).vae.model)
+        adam = vae_trainer(service).optimizer_states["adam"]
+
+    again = make_service(tmp_path, seed=1, resume_from="latest", save_on_shutdown=False)
+    trainer = vae_trainer(again)
+    fresh = params(trainer.vae.model)
+    assert not all(torch.equal(a, b) for a, b in zip(fresh, trained, strict=True))
+    async with again:
+        assert again.status().trainers["vae"].runs == 0  # no run since the restore
+        restored = params(trainer.vae.model)
+        with again.inference_models["vae"].unwrap() as agent:  # type: ignore[attr-defined]
+            assert isinstance(agent, TinyVAE)
+            seen = params(agent)
+        for a, b, c in zip(trained, restored, seen, strict=True):
+            assert torch.equal(a, b) and torch.equal(a, c)
+        kept = trainer.optimizer_states["adam"]
+        assert kept["state"][0]["step"] == adam["state"][0]["step"] >= 6
+        for key, value in adam["state"][0].items():
+            assert torch.equal(
+                torch.as_tensor(kept["state"][0][key]), torch.as_tensor(value)
+            )
+        collector = again.data_collectors.acquire("images")
+        for _ in range(64):
+            collector.collect(images.sample())
+        await wait_runs(again, 1)  # and training goes on from there
+
+
+@pytest.mark.timeout(90)
+def test_torch_demo_script_learns() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "torch_demo.py"),
+            "--seconds",
+            "6",
+            "--reports",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=80,
+        check=True,
+    ).stdout
+    errors = [float(e) for e in re.findall(r"agent error\s+([0-9.]+)", out)]
+    assert len(errors) == 5, out  # untrained, 3 reports, final
+    assert errors[-1] < errors[0] * 0.8, out
+    assert "service stopped" in out
+    calls = [int(c) for c in re.findall(r"agent calls=(\d+)", out)]
+    assert calls[-1] > 0
