@@ -21,6 +21,7 @@ BENCHMARKS = (
     "parallel",
     "pause",
     "checkpoint",
+    "torch_sync",
 )
 ROOT = Path(__file__).resolve().parents[2]
 
