@@ -216,6 +216,16 @@ class TestSync:
         with model.inference_model.unwrap() as now:
             assert now is held and bool((now.weight == 5.0).all())
 
+    def test_sync_across_devices_copies_tensor_by_tensor(self) -> None:
+        # "meta" stands in for a second device on a machine without a GPU.
+        model = TorchTrainingModel(mlp(), inference_device="meta")
+        assert model.inference_device == torch.device("meta")
+        step(model)
+        model.sync()
+        with model.inference_model.unwrap() as module:
+            assert get_device(module) == torch.device("meta")
+            assert module[0].weight.shape == model.model[0].weight.shape
+
     def test_sync_of_a_changed_module_names_the_parameter(self) -> None:
         model = TorchTrainingModel(nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)))
         model.model[1] = nn.Linear(8, 3)

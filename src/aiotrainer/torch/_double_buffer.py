@@ -43,12 +43,18 @@ def copy_tensors(source: nn.Module, target: nn.Module, where: str) -> None:
         raise ParameterMismatchError(where, "; ".join(sorted(problems)))
     targets = list(dst.values())
     sources = [src[name] for name in dst]
+    devices = {t.device for t in targets + sources}
     with torch.no_grad():
-        # One call, one release of the GIL for every copy: the agent's threads
-        # get the interpreter back at once instead of after each tensor.
-        torch._foreach_copy_(targets, sources)
-    for device in {t.device for t in targets + sources}:
-        if device.type != "cpu":
+        if len(devices) == 1:
+            # One call, one release of the GIL for every copy: the agent's
+            # threads get the interpreter back at once, not after each tensor.
+            torch._foreach_copy_(targets, sources)
+        else:
+            for into, value in zip(targets, sources, strict=True):
+                into.copy_(value)
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    for device in devices:
+        if accelerator is not None and device.type == accelerator.type:
             # Copies to or between accelerators are asynchronous: the standby
             # must hold the new weights before anyone can be handed it.
             torch.accelerator.synchronize(device)
