@@ -52,9 +52,7 @@ async def main() -> None:
     service = TrainerService(
         models={"mean": MeanModel()},
         buffers={"obs": SequentialBuffer(1000)},
-        trainers={
-            "mean": MeanTrainer("obs", min_buffer_size=100, min_new_data_count=100)
-        },
+        trainers={"mean": MeanTrainer("obs", min_buffer_size=100, min_new_data_count=100)},
         max_workers=2,
     )
     async with service:
