@@ -81,7 +81,6 @@ class ModulePair(Generic[M]):
         self._borrowers = [0, 0]
         self._cond = threading.Condition(threading.Lock())
         self._publishing = threading.Lock()
-        self._publishes = 0
 
     @property
     def active(self) -> M:
@@ -94,11 +93,6 @@ class ModulePair(Generic[M]):
     def modules(self) -> list[M]:
         """Every module of the pair (one or two)."""
         return [m for m in self._modules if m is not None]
-
-    @property
-    def publishes(self) -> int:
-        """How many times :meth:`publish` has flipped the pair."""
-        return self._publishes
 
     def acquire(self) -> tuple[int, M]:
         """Borrow the active module; hand the index back to :meth:`release`."""
@@ -137,4 +131,3 @@ class ModulePair(Generic[M]):
             copy_tensors(source, target, where)
             with self._cond:
                 self._active = spare
-            self._publishes += 1
