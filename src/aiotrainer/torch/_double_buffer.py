@@ -79,7 +79,9 @@ class ModulePair(Generic[M]):
         self._modules: tuple[M, M | None] = (active, standby)
         self._active = 0
         self._borrowers = [0, 0]
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # the agent's side takes it bare: cheaper
+        self._cond = threading.Condition(self._lock)
+        self._waiting = False  # a publisher waits for a copy's borrowers
         self._publishing = threading.Lock()
 
     @property
@@ -96,7 +98,7 @@ class ModulePair(Generic[M]):
 
     def acquire(self) -> tuple[int, M]:
         """Borrow the active module; hand the index back to :meth:`release`."""
-        with self._cond:
+        with self._lock:
             index = self._active
             self._borrowers[index] += 1
         module = self._modules[index]
@@ -105,9 +107,9 @@ class ModulePair(Generic[M]):
 
     def release(self, index: int) -> None:
         """Return a module borrowed with :meth:`acquire`."""
-        with self._cond:
+        with self._lock:
             self._borrowers[index] -= 1
-            if not self._borrowers[index]:
+            if self._waiting and not self._borrowers[index]:
                 self._cond.notify_all()
 
     def publish(self, source: nn.Module, where: str) -> None:
@@ -127,7 +129,9 @@ class ModulePair(Generic[M]):
             if target is None:
                 raise RuntimeError(f"{where}: there is no standby module to sync into")
             with self._cond:
+                self._waiting = True
                 self._cond.wait_for(lambda: not self._borrowers[spare])
+                self._waiting = False
             copy_tensors(source, target, where)
             with self._cond:
                 self._active = spare
