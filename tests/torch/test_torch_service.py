@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -12,8 +13,16 @@ import pytest
 
 pytest.importorskip("torch.nn", reason="the torch extra is not installed")
 import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-from aiotrainer import SequentialBuffer, TrainerService
+from aiotrainer import RandomReplacementBuffer, SequentialBuffer, TrainerService
+from aiotrainer.torch import (
+    OptimizersSetup,
+    TorchTrainer,
+    TorchTrainingModel,
+    get_device,
+)
 from aiotrainer.torch.demo import SyntheticImages, TinyVAE, VAETrainer, vae_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +118,78 @@ def test_torch_demo_script_learns() -> None:
     assert "service stopped" in out
     calls = [int(c) for c in re.findall(r"agent calls=(\d+)", out)]
     assert calls[-1] > 0
+
+
+class Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(64, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.distributions.Normal:
+        h = self.net(x)
+        return torch.distributions.Normal(h[..., :4], h[..., 4:].exp())
+
+
+class PamiqStyleTrainer(TorchTrainer):
+    """Written the way pamiq-core's VAE sample writes its trainer: two models, one
+    optimizer over both, a DataLoader over the buffered data."""
+
+    def __init__(self) -> None:
+        super().__init__("observation", min_buffer_size=32, min_new_data_count=32)
+
+    def on_training_models_attached(self) -> None:
+        super().on_training_models_attached()
+        self.encoder = self.get_torch_training_model("encoder", Encoder)
+        self.decoder = self.get_torch_training_model("decoder", nn.Linear)
+
+    def on_data_users_attached(self) -> None:
+        super().on_data_users_attached()
+        self.data_user = self.get_data_user("observation")
+
+    def create_optimizers(self) -> OptimizersSetup:
+        params = itertools.chain(
+            self.encoder.model.parameters(), self.decoder.model.parameters()
+        )
+        return {"optimizer": torch.optim.Adam(params, lr=1e-2)}
+
+    def train(self) -> None:
+        dataset = TensorDataset(torch.stack(list(self.data_user.get_data())))
+        device = get_device(self.encoder.model)
+        for (batch,) in DataLoader(dataset, batch_size=16, shuffle=True):
+            batch = batch.to(device)
+            recon = self.decoder(self.encoder(batch).rsample())
+            loss = (recon - batch).pow(2).sum(-1).mean()
+            self.optimizers["optimizer"].zero_grad()
+            loss.backward()
+            self.optimizers["optimizer"].step()
+
+
+async def test_a_pamiq_core_style_trainer_runs_unchanged() -> None:
+    images = SyntheticImages(seed=4)
+    service = TrainerService(
+        models={
+            "encoder": TorchTrainingModel(Encoder(), inference_procedure="forward"),
+            "decoder": TorchTrainingModel(nn.Linear(4, 64)),
+        },
+        buffers={"observation": RandomReplacementBuffer(256)},
+        trainers={"vae": PamiqStyleTrainer()},
+    )
+    async with service:
+        collector = service.data_collectors.acquire("observation")
+        for run in range(1, 3):
+            for _ in range(32):
+                collector.collect(images.sample())
+            await wait_runs(service, run)
+        await service.pause()
+        x = images.batch(4)
+        encoded = service.inference_models["encoder"](x)
+        assert isinstance(encoded, torch.distributions.Normal)
+        trainer = service.trainers["vae"]
+        assert isinstance(trainer, PamiqStyleTrainer)
+        with torch.no_grad():  # both models were synced after the last run
+            assert torch.equal(encoded.mean, trainer.encoder(x).mean)
+            z = torch.zeros(1, 4)
+            assert torch.equal(
+                service.inference_models["decoder"](z), trainer.decoder(z)
+            )
+        assert trainer.optimizer_states["optimizer"]["state"][0]["step"] > 0
