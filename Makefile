@@ -12,7 +12,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 TORCH ?= torch==2.13.0+cpu
 TORCH_PIP_ARGS ?=
 
-.PHONY: run test lint fmt typecheck pytest bench clean install install-dev
+.PHONY: run test lint fmt typecheck pytest docs docs-check bench clean install install-dev
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,15 +31,17 @@ install: $(STAMP_RUN)
 install-dev: $(STAMP_DEV)
 
 run: $(STAMP_RUN)
-	$(PY) -m aiotrainer.demo
+	$(BIN)/aiotrainer run configs/demo.yaml
+
+LINTED := src tests examples tools
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 fmt: $(STAMP_DEV)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy --strict src
@@ -47,11 +49,22 @@ typecheck: $(STAMP_DEV)
 pytest: $(STAMP_DEV)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The documentation site (mkdocs.yml): built into site/, failing on any warning
+# (a broken link or reference, a page missing from the nav).
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: $(STAMP_DEV)
+	$(MKDOCS) build --strict --site-dir site
+
+docs-check: $(STAMP_DEV)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(MKDOCS) build --strict --site-dir "$$tmp/site"
+
+test: lint typecheck pytest docs-check
 
 bench: $(STAMP_DEV)
 	$(PY) -m tests.benchmarks
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site .mypy_cache .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

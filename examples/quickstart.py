@@ -1,6 +1,7 @@
 """The README's example: a pamiq-style trainer, trained in the background."""
 
 import time
+from pathlib import Path
 
 import anyio
 
@@ -35,6 +36,13 @@ class MeanModel(TrainingModel[MeanInference]):
     def sync_impl(self, inference_model: MeanInference) -> None:
         inference_model.mean = self.mean  # push the new weights to the agent
 
+    # Without these two, a checkpoint would hold no weights for this model.
+    def save_state(self, path: Path) -> None:
+        path.write_text(repr(self.mean))
+
+    def load_state(self, path: Path) -> None:
+        self.mean = float(path.read_text())
+
 
 class MeanTrainer(Trainer):  # pamiq-core's Trainer API, unchanged
     def on_training_models_attached(self) -> None:
@@ -52,7 +60,9 @@ async def main() -> None:
     service = TrainerService(
         models={"mean": MeanModel()},
         buffers={"obs": SequentialBuffer(1000)},
-        trainers={"mean": MeanTrainer("obs", min_buffer_size=100, min_new_data_count=100)},
+        trainers={
+            "mean": MeanTrainer("obs", min_buffer_size=100, min_new_data_count=100)
+        },
         max_workers=2,
     )
     async with service:

@@ -646,6 +646,8 @@ class TestStatus:
             "pending": 0,
             "dropped": 0,
             "restored": 0,
+            "evicted": 0,
+            "lost": 0,
         }
         events = service.events()
         with anyio.fail_after(DEADLINE):
@@ -672,6 +674,8 @@ class TestStatus:
                     "pending": 0,
                     "dropped": 0,
                     "restored": 0,
+                    "evicted": 0,
+                    "lost": 0,
                 }
                 await service.pause()
                 for i in range(15):  # the queue holds 10: 5 are dropped
@@ -687,6 +691,8 @@ class TestStatus:
                     "pending": 10,
                     "dropped": 5,
                     "restored": 0,
+                    "evicted": 0,
+                    "lost": 5,
                 }
                 assert ServiceStatus.model_validate_json(status.model_dump_json()) == (
                     status
@@ -732,7 +738,7 @@ class TestConstruction:
             (
                 lambda: {"trainers": {"learner": NoopTrainer("buf", 10)}},
                 ValueError,
-                r"trainer 'learner'.*min_buffer_size=10.*at most 4",
+                r"trainer 'learner'.*min_buffer_size=10.*never count more than 4",
             ),
             (
                 {"on_error": {"ghost": "retry"}},
@@ -799,7 +805,7 @@ class _CountingBuffer(DataBuffer[tuple[int, int], dict[int, int]]):
     """Counts each producer's items and checks they arrive in order, unbounded."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_queue_size=10**9)
         self.counts: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.out_of_order = 0

@@ -4,6 +4,7 @@ The Trainer API is pamiq-core's; the engine underneath waits on events instead o
 polling and runs the blocking ``train()`` in a worker thread pool.
 """
 
+from . import time
 from .data import (
     CollectorAlreadyAcquiredError,
     DataBuffer,
@@ -12,6 +13,8 @@ from .data import (
     DataUser,
     DataUsersDict,
     DataUserStatistics,
+    DictRandomReplacementBuffer,
+    DictSequentialBuffer,
     RandomReplacementBuffer,
     SequentialBuffer,
 )
@@ -20,6 +23,7 @@ from .events import EventKind, EventStream, ServiceEvent
 from .model import (
     InferenceModel,
     InferenceModelsDict,
+    InferenceOnlyModelError,
     TrainingModel,
     TrainingModelsDict,
 )
@@ -42,10 +46,16 @@ from .state import (
     CheckpointStore,
     CheckpointVersionError,
     CorruptCheckpointError,
+    DuplicateStateNameError,
     PersistentStateMixin,
     RetentionPolicy,
+    StateDirLock,
+    StateDirLockedError,
     StateLoadError,
     StateRootError,
+    StateStore,
+    load_pickle,
+    save_pickle,
 )
 from .state.restore import RestoreReport
 from .status import (
@@ -56,6 +66,7 @@ from .status import (
     TrainerStatus,
 )
 from .thread_events import ThreadEventMixin
+from .time import TimeController, TimeScaleError
 from .trainer import (
     AllOf,
     AnyOf,
@@ -97,12 +108,16 @@ __all__ = [
     "DataUser",
     "DataUserStatistics",
     "DataUsersDict",
+    "DictRandomReplacementBuffer",
+    "DictSequentialBuffer",
+    "DuplicateStateNameError",
     "ErrorPolicy",
     "EventKind",
     "EventStream",
     "Executor",
     "InferenceModel",
     "InferenceModelsDict",
+    "InferenceOnlyModelError",
     "LocalExecutor",
     "MinBufferSize",
     "MinInterval",
@@ -120,9 +135,14 @@ __all__ = [
     "ServiceState",
     "ServiceStateError",
     "ServiceStatus",
+    "StateDirLock",
+    "StateDirLockedError",
     "StateLoadError",
     "StateRootError",
+    "StateStore",
     "ThreadEventMixin",
+    "TimeController",
+    "TimeScaleError",
     "Trainer",
     "TrainerFailedError",
     "TrainerService",
@@ -135,5 +155,8 @@ __all__ = [
     "__version__",
     "all_of",
     "any_of",
+    "load_pickle",
     "pause_point",
+    "save_pickle",
+    "time",
 ]

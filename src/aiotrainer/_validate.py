@@ -26,8 +26,11 @@ def check_int(
     return value
 
 
-def check_probability(name: str, value: object) -> float:
+def check_probability(name: str, value: object, *, pamiq_wording: str = "") -> float:
     """Return ``value`` as a float if it is a real number in [0, 1].
+
+    :param pamiq_wording: pamiq-core's message for this check, put first in the
+        ``ValueError`` so that code matching pamiq-core's message still matches.
 
     :raises TypeError: for a non-number.
     :raises ValueError: outside [0, 1] or NaN.
@@ -36,7 +39,8 @@ def check_probability(name: str, value: object) -> float:
         raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
     p = float(value)
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        prefix = f"{pamiq_wording}: " if pamiq_wording else ""
+        raise ValueError(f"{prefix}{name} must be in [0, 1], got {value!r}")
     return p
 
 

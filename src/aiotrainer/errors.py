@@ -28,15 +28,18 @@ class UnknownNameError(AiotrainerError, KeyError):
     :param kind: what was looked up, e.g. ``"data user"`` or ``"training model"``.
     :param name: the name that was asked for.
     :param known: the names that exist.
+    :param lead: the message's first part, instead of "no <kind> named <name>"
+        (pamiq-core's wording, where code may match it).
     """
 
-    def __init__(self, kind: str, name: object, known: Iterable[str]) -> None:
+    def __init__(
+        self, kind: str, name: object, known: Iterable[str], *, lead: str | None = None
+    ) -> None:
         self.kind = kind
         self.name = name
         self.known = sorted(known)
-        super().__init__(
-            f"no {kind} named {name!r}; expected one of: {format_choices(self.known)}"
-        )
+        first = lead if lead is not None else f"no {kind} named {name!r}"
+        super().__init__(f"{first}; expected one of: {format_choices(self.known)}")
 
     def __str__(self) -> str:
         # KeyError.__str__ would repr() the message and add quotes around it.

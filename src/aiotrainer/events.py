@@ -23,27 +23,47 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"
     """A trainer's run raised (``error``; ``action`` is what the policy did)."""
     PAUSED = "paused"
+    """``pause()`` took effect: no run is in flight, ``on_paused()`` hooks ran."""
     RESUMED = "resumed"
+    """``resume()`` took effect: ``on_resumed()`` hooks ran, runs may start."""
     SAVED = "saved"
-    """A checkpoint was written (``path``)."""
+    """A checkpoint was written (``path``; ``duration``: the whole save)."""
     SAVE_FAILED = "save_failed"
+    """A checkpoint could not be written (``error``); the service goes on."""
     SERVICE_STARTED = "service_started"
+    """The service is running; it comes before any trainer's event."""
     SERVICE_STOPPING = "service_stopping"
+    """Shutdown began: nothing new is dispatched, runs in flight finish."""
     SERVICE_STOPPED = "service_stopped"
+    """The service has stopped (after the final checkpoint); the last event."""
 
 
 @dataclass(frozen=True)
 class ServiceEvent:
-    """One thing that happened in the service."""
+    """One thing that happened in the service.
+
+    Fields that do not apply to the :attr:`kind` are ``None`` (and left out of
+    :meth:`to_dict`).
+    """
 
     kind: EventKind
+    """What happened."""
     trainer: str | None = None
+    """The trainer's name, for ``started``, ``finished`` and ``failed``."""
     time: float = field(default_factory=time.time)
+    """When it happened, a ``time.time()`` value (a run's start or end)."""
     duration: float | None = None
+    """Seconds: the run's, for ``finished``; the whole save's, for ``saved``."""
     trained: bool | None = None
+    """For ``finished``: whether the run trained (``run()`` returned True) or found
+    the trainer not trainable after all."""
     error: str | None = None
+    """For ``failed`` and ``save_failed``: ``"ExceptionType: message"``."""
     action: str | None = None
+    """For ``failed``: what the error policy did, ``"stop"``, ``"retry"`` or
+    ``"disable"``."""
     path: str | None = None
+    """For ``saved``: the checkpoint directory."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, without the fields that are ``None``."""

@@ -15,6 +15,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
 
+from . import time as _clock
 from ._validate import check_seconds
 from .data.buffer import DataBuffer
 from .data.dicts import DataCollectorsDict, DataUsersDict
@@ -168,8 +169,11 @@ class TrainerService:
         self._policies = self._coerce_policies(on_error, trainer_map)
 
         self.training_models = TrainingModelsDict(model_map)
+        """The training models, by name (the trainers' side)."""
         self.data_users = DataUsersDict.from_data_buffers(buffer_map)
+        """One data user per buffer, by the buffer's name."""
         self.trainers = TrainersDict()
+        """The trainers, by name."""
         for name, trainer in trainer_map.items():
             self.trainers[name] = trainer
         for name, trainer in self.trainers.items():
@@ -210,6 +214,7 @@ class TrainerService:
         self._transition = anyio.Lock()
         self._failure: TrainerFailedError | None = None
         self._started_at: float | None = None
+        self._paused_clock = False
 
     @staticmethod
     def _coerce_policies(
@@ -311,6 +316,7 @@ class TrainerService:
             await self._stopped.wait()
 
     aclose = stop
+    """The same as :meth:`stop` (resources close with ``aclose()``)."""
 
     def _request_stop(self) -> None:
         if self._stop_requested is not None:
@@ -342,7 +348,7 @@ class TrainerService:
             async with anyio.create_task_group() as tg:
                 try:
                     # Announced first: the trainers' own events may follow at once.
-                    self._started_at = time.time()
+                    self._started_at = time.time()  # wall clock: for people
                     self._state = ServiceState.RUNNING
                     self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
                     await tg.start(scheduler.run)
@@ -370,6 +376,7 @@ class TrainerService:
                 with anyio.CancelScope(shield=True):
                     with anyio.move_on_after(self._shutdown_timeout):
                         await self._checkpoints.save_final()
+            self._pause_clock(False)  # a stopped service holds no clock still
             self._state = ServiceState.STOPPED
             self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
             self._hub.close()
@@ -488,7 +495,9 @@ class TrainerService:
     async def pause(self) -> None:
         """Pause: start no run, and return once every run in flight has finished or
         is parked at a :func:`~aiotrainer.pause_point`; then call ``on_paused()`` on
-        each trainer (in a worker thread). Idempotent; safe to call concurrently.
+        each trainer (in a worker thread), and stop the clock
+        (:mod:`aiotrainer.time`) as pamiq-core's launcher does. Idempotent; safe
+        to call concurrently.
 
         :raises ServiceStateError: before the service has started.
         """
@@ -511,11 +520,22 @@ class TrainerService:
                 raise
             if self._state is ServiceState.RUNNING:
                 self._state = ServiceState.PAUSED
+                self._pause_clock(True)
                 self._hub.emit(ServiceEvent(EventKind.PAUSED))
 
+    def _pause_clock(self, pause: bool) -> None:
+        """Pause or resume :mod:`aiotrainer.time` with the service, as pamiq-core's
+        launcher does; only a clock this service paused is resumed by it."""
+        if pause and not self._paused_clock:
+            self._paused_clock = not _clock.is_paused()
+            _clock.pause()
+        elif not pause and self._paused_clock:
+            self._paused_clock = False
+            _clock.resume()
+
     async def resume(self) -> None:
-        """Resume after :meth:`pause`: call ``on_resumed()`` on each trainer, then
-        let runs start again. Idempotent; safe to call concurrently.
+        """Resume after :meth:`pause`: restart the clock, call ``on_resumed()`` on
+        each trainer, then let runs start again. Idempotent; safe to call concurrently.
 
         :raises ServiceStateError: before the service has started.
         """
@@ -523,6 +543,7 @@ class TrainerService:
         async with self._transition:
             if self._state is not ServiceState.PAUSED:
                 return
+            self._pause_clock(False)
             try:
                 await self._in_thread(self.trainers.on_resumed)
             finally:
@@ -547,6 +568,8 @@ class TrainerService:
                 pending=stats.pending,
                 dropped=stats.dropped,
                 restored=stats.restored,
+                evicted=stats.dropped_in_buffer,
+                lost=stats.dropped_in_queue,
             )
         scheduler = self._scheduler
         if scheduler is None:

@@ -19,11 +19,17 @@ class ServiceState(enum.StrEnum):
     """The life cycle of a :class:`~aiotrainer.TrainerService`."""
 
     CREATED = "created"
+    """Constructed, not started."""
     STARTING = "starting"
+    """Entering ``async with``: opening the store, restoring a checkpoint."""
     RUNNING = "running"
+    """Dispatching trainers."""
     PAUSED = "paused"
+    """Paused by ``pause()``: no run in flight but parked ones."""
     STOPPING = "stopping"
+    """Shutting down: runs in flight finish, then the final checkpoint."""
     STOPPED = "stopped"
+    """Stopped for good; a service starts once."""
 
 
 class TrainerState(enum.StrEnum):
@@ -34,9 +40,11 @@ class TrainerState(enum.StrEnum):
     QUEUED = "queued"
     """Trainable, waiting for a worker or a model another trainer holds."""
     RUNNING = "running"
+    """Its ``run()`` is in flight in a worker thread."""
     PARKED = "parked"
     """Mid-run, blocked at a pause point while the service is paused."""
     PAUSED = "paused"
+    """Not running while the service is paused."""
     RETRYING = "retrying"
     """Backing off before running again after an error."""
     DISABLED = "disabled"
@@ -44,6 +52,7 @@ class TrainerState(enum.StrEnum):
     FAILED = "failed"
     """Its error stopped the service."""
     STOPPED = "stopped"
+    """The service is not running (not started yet, or stopped)."""
 
 
 class _Model(BaseModel):
@@ -54,15 +63,21 @@ class TrainerStatus(_Model):
     """One trainer's state and counters."""
 
     state: TrainerState
+    """What it is doing now."""
     runs: int
     """Runs that trained (``run()`` returned True)."""
     skipped: int
     """Runs dispatched that found it not trainable."""
     failures: int
+    """Runs that raised (whatever the error policy then did)."""
     last_start: float | None
+    """``time.time()`` when the last run started; ``None`` before the first."""
     last_end: float | None
+    """``time.time()`` when the last run ended; ``None`` before the first."""
     last_duration: float | None
+    """Seconds the last run took; ``None`` before the first."""
     last_error: str | None
+    """The last failure, ``"ExceptionType: message"``; ``None`` if none yet."""
 
 
 class BufferStatus(_Model):
@@ -72,24 +87,42 @@ class BufferStatus(_Model):
     """
 
     size: int
+    """Items in the buffer now."""
     max_size: int | None
+    """The buffer's capacity (``None``: unbounded)."""
     collected: int
+    """Items collected since the service was created."""
     pending: int
+    """Items collected and not yet moved into the buffer by ``update()``."""
     dropped: int
+    """Items gone: ``evicted + lost``."""
     restored: int = 0
     """Items loaded from a checkpoint."""
+    evicted: int = 0
+    """Items a full buffer evicted or rejected: its policy at work, normal."""
+    lost: int = 0
+    """Items lost because the collector's queue overflowed before ``update()``
+    moved them in (more than ``max_queue_size`` waiting): data loss."""
 
 
 class ServiceStatus(_Model):
     """A snapshot of the whole service."""
 
     state: ServiceState
+    """The life-cycle state."""
     max_workers: int
+    """Runs that may be in flight at once (the executor's worker threads)."""
     running_trainers: int
+    """Runs in flight now (parked ones included)."""
     trainers: dict[str, TrainerStatus]
+    """Each trainer's status, by name."""
     buffers: dict[str, BufferStatus]
+    """Each data user's counters, by name."""
     started_at: float | None
+    """``time.time()`` when the service started running; ``None`` before."""
     last_checkpoint: str | None = None
+    """The path of the last checkpoint saved, or restored at start."""
     last_save_error: str | None = None
+    """Why the last save failed; ``None`` once a save succeeds."""
     abandoned_runs: int = 0
     """Runs that outlived their cancellation bound; their threads ran on alone."""

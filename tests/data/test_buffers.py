@@ -42,8 +42,9 @@ class TestDataBuffer:
         def __len__(self) -> int:
             return len(self.items)
 
-    def test_defaults_to_no_bounds(self) -> None:
-        buffer = self._Unbounded()
+    def test_defaults_to_no_bounds_and_warns_as_pamiq_core(self) -> None:
+        with pytest.warns(RuntimeWarning, match="max_queue_size is None"):
+            buffer = self._Unbounded()
         assert buffer.max_queue_size is None
         assert buffer.max_size is None
 
@@ -53,17 +54,21 @@ class TestDataBuffer:
     @pytest.mark.parametrize(
         ("value", "error", "message"),
         [
-            (0, ValueError, r"max_queue_size must be >= 1, got 0"),
+            (-1, ValueError, r"max_queue_size must be non-negative.*got -1"),
             (False, TypeError, r"max_queue_size must be an int or None, got False"),
             (1.5, TypeError, r"max_queue_size must be an int or None, got 1\.5"),
         ],
-        ids=["zero", "bool", "float"],
+        ids=["negative", "bool", "float"],
     )
     def test_rejects_a_bad_queue_bound(
         self, value: Any, error: type[Exception], message: str
     ) -> None:
         with pytest.raises(error, match=message):
             self._Unbounded(value)
+
+    def test_a_zero_queue_bound_is_valid(self) -> None:
+        # pamiq-core accepts 0: nothing waits in the queue, no timestamp is kept
+        assert self._Unbounded(0).max_queue_size == 0
 
     def test_is_abstract(self) -> None:
         with pytest.raises(TypeError, match="abstract"):
@@ -310,7 +315,7 @@ class TestRandomReplacementBuffer:
             (
                 {"replace_probability": 0.5, "expected_survival_length": 10},
                 ValueError,
-                r"expected_survival_length, not both \(got 0\.5 and 10\)",
+                r"Cannot specify both replace_probability and expected_survival.*",
             ),
         ],
         ids=[

@@ -15,7 +15,7 @@ class PlainBuffer(DataBuffer[Any, list[Any]]):
     """A user-defined buffer without capture_state(): staged via save_state()."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_queue_size=1000)
         self.items: list[Any] = []
 
     def add(self, data: Any) -> None:

@@ -183,7 +183,7 @@ class TestDataCollectorsDict:
     ) -> None:
         with pytest.raises(
             KeyError,
-            match=r"no data collector named 'act'; expected one of: 'obs', 'reward'",
+            match=r"Data collector 'act' not found; expected one of: 'obs', 'reward'",
         ) as info:
             users.data_collectors_dict.acquire("act")
         assert isinstance(info.value, UnknownNameError)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from aiotrainer import (
     DataUserStatistics,
     RandomReplacementBuffer,
     SequentialBuffer,
+    time,
 )
 
 
@@ -24,7 +24,7 @@ class JsonBuffer(DataBuffer[int, list[int]]):
     """A buffer without capture_state(): saving it goes through save_state()."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_queue_size=1000)
         self.items: list[int] = []
 
     def add(self, data: int) -> None:
@@ -96,11 +96,20 @@ class TestUpdate:
         for i in range(3):
             user.collector.collect(i)
         assert len(user) == 0
-        assert user.get_data() == []
+        assert user.buffer.get_data() == []
         assert user.update() == 3
-        assert user.get_data() == [0, 1, 2]
+        assert user.buffer.get_data() == [0, 1, 2]
         assert len(user) == 3
         assert user.stored_hint == 3
+
+    def test_get_data_updates_first(self) -> None:
+        # pamiq-core's get_data() calls update(): a trainer reading a data user
+        # other than its condition's one sees the new items
+        user = DataUser(SequentialBuffer[int](10))
+        for i in range(3):
+            user.collector.collect(i)
+        assert user.get_data() == [0, 1, 2]
+        assert len(user) == 3
 
     def test_update_with_nothing_pending_moves_nothing(self) -> None:
         user = DataUser(SequentialBuffer[int](10))
@@ -123,15 +132,17 @@ class TestUpdate:
         assert user.count_data_added_since(middle) == 2
         assert user.count_data_added_since(time.time() + 1) == 0
 
-    def test_count_includes_an_item_stamped_exactly_at_the_timestamp(
+    def test_count_excludes_an_item_stamped_exactly_at_the_timestamp(
         self, tmp_path: Path
     ) -> None:
+        # pamiq-core counts items stamped strictly after the timestamp
         user = DataUser(SequentialBuffer[int](10))
         for i in range(4):
             user.collector.collect(i)
         stamps = _saved_timestamps(user, tmp_path / "user")
-        assert user.count_data_added_since(stamps[2]) == 4 - stamps.index(stamps[2])
-        assert user.count_data_added_since(stamps[-1]) >= 1
+        last = len(stamps) - 1 - stamps[::-1].index(stamps[2])
+        assert user.count_data_added_since(stamps[2]) == 4 - 1 - last
+        assert user.count_data_added_since(stamps[-1]) == 0
 
     def test_count_is_capped_by_the_buffer_capacity(self) -> None:
         user = DataUser(SequentialBuffer[int](4))

@@ -126,11 +126,11 @@ class TestTrainingModel:
         ):
             model.inference_model  # noqa: B018
 
-    def test_sync_impl_must_be_overridden(self) -> None:
-        with pytest.raises(
-            NotImplementedError, match=r"NoSyncModel\.sync_impl\(\) is not implemented"
-        ):
-            NoSyncModel().sync()
+    def test_sync_impl_is_abstract(self) -> None:
+        # abstract, as in pamiq-core: a model that cannot sync is refused at once
+        assert "sync_impl" in TrainingModel.__abstractmethods__
+        with pytest.raises(TypeError, match="abstract method sync_impl"):
+            NoSyncModel()  # type: ignore[abstract]
 
     def test_thread_only_needs_an_inference_model(self) -> None:
         with pytest.raises(
@@ -190,8 +190,8 @@ class TestTrainingModelsDict:
     ) -> None:
         with pytest.raises(
             KeyError,
-            match=r"model 'frozen' is inference_thread_only and cannot be trained; "
-            r"trainable models: 'critic', 'policy'",
+            match=r"model 'frozen' is inference thread only\. It is never trained "
+            r"\(inference_thread_only=True\); trainable models: 'critic', 'policy'",
         ):
             models["frozen"]
         assert "frozen" in models

@@ -125,12 +125,38 @@ class TestRoundTrip:
             assert (model2.w, model2.b) == (saved_w, saved_b)
             assert again.data_users["samples"].get_data() == saved_items
             assert again.trainers["sgd"].previous_training_time == saved_time
-            # the agent's model got the restored weights too, after the next run
             await feed(again, 100)
             await wait_runs(again, 1)
             assert again.restore_report is not None
             assert again.restore_report.differences == []
         assert again.status().last_checkpoint == str(path)
+
+    async def test_restore_syncs_the_agents_models_before_any_run(
+        self, tmp_path: Path
+    ) -> None:
+        service = make_service(tmp_path, save_on_shutdown=False)
+        async with service:
+            await feed(service, 200)
+            await wait_runs(service, 2)
+            await service.pause()
+            await service.save_state()
+            agent = service.inference_models["linear"]
+            x = (0.5, -1.0, 2.0)
+            trained_prediction = agent(x)
+        assert trained_prediction != 0.0  # an untrained model predicts 0
+
+        # a trainer that needs 450 items, of which the checkpoint holds 200: it
+        # cannot run, so only the restore can have set the agent's weights
+        again = make_service(
+            tmp_path,
+            resume_from="latest",
+            save_on_shutdown=False,
+            trainers={"sgd": LinearRegressionTrainer(batch_size=450)},
+        )
+        async with again:
+            assert len(again.data_users["samples"]) == 200
+            assert again.inference_models["linear"](x) == trained_prediction
+        assert again.status().trainers["sgd"].runs == 0
 
     async def test_latest_with_no_checkpoint_starts_fresh(self, tmp_path: Path) -> None:
         service = make_service(tmp_path, resume_from="latest", save_on_shutdown=False)

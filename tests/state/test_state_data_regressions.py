@@ -122,7 +122,7 @@ class _PickyBuffer(DataBuffer[Any, list[Any]]):
     """A user buffer that rejects one bad item."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_queue_size=1000)
         self.items: list[Any] = []
 
     def add(self, data: Any) -> None:

@@ -30,7 +30,7 @@ class Unbounded(DataBuffer[int, list[int]]):
     """A buffer with no capacity (max_size None)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_queue_size=10**9)  # no capacity; a queue bound
         self.items: list[int] = []
 
     def add(self, data: int) -> None:
@@ -136,7 +136,7 @@ class TestMinBufferSize:
         with pytest.raises(
             ValueError,
             match=r"trainer 'T' needs min_buffer_size=11 items in data user 'a', "
-            r"whose buffer holds at most 10; expected min_buffer_size <= 10",
+            r"which can never count more than 10 \(its buffer's max_size\); expected min_buffer_size <= 10",
         ):
             MinBufferSize("a", 11).validate("T", users)
 
@@ -211,7 +211,7 @@ class TestMinNewData:
         with pytest.raises(
             ValueError,
             match=r"trainer 'T' needs min_new_data_count=11 new items in data user "
-            r"'a', whose buffer holds at most 10; expected min_new_data_count <= 10",
+            r"'a', which can never count more than 10 \(it keeps max_queue_size timestamps\); expected min_new_data_count <= 10",
         ):
             MinNewData("a", 11).validate("T", users)
 

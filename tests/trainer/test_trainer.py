@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from aiotrainer import (
     TrainingModelsDict,
     UnknownNameError,
 )
+from aiotrainer import time as clock
 
 
 class Weights(InferenceModel):
@@ -280,18 +280,18 @@ class TestAttach:
         [
             (
                 "attach_training_models",
-                {},
+                [],
                 (
-                    r"Minimal\.attach_training_models\(\) needs a TrainingModelsDict, "
-                    r"got dict"
+                    r"Minimal\.attach_training_models\(\) needs a TrainingModelsDict "
+                    r"\(a mapping of name -> TrainingModel\), got list"
                 ),
             ),
             (
                 "attach_data_users",
-                TrainingModelsDict(),
+                {"obs": SequentialBuffer[int](3)},
                 (
-                    r"Minimal\.attach_data_users\(\) needs a DataUsersDict, "
-                    r"got TrainingModelsDict"
+                    r"Minimal\.attach_data_users\(\) needs a DataUsersDict "
+                    r"\(a mapping of name -> DataUser\), got dict"
                 ),
             ),
         ],
@@ -310,7 +310,7 @@ class TestAttach:
         with pytest.raises(
             ValueError,
             match=r"trainer 'Recorder' needs min_buffer_size=11 items in data user "
-            r"'obs', whose buffer holds at most 10; expected min_buffer_size <= 10",
+            r"'obs', which can never count more than 10 \(its buffer's max_size\); expected min_buffer_size <= 10",
         ):
             trainer.attach_data_users(users)
         assert trainer.log == []  # the hook did not run
@@ -399,7 +399,7 @@ class TestLookup:
     ) -> None:
         trainer = Minimal()
         trainer.attach_training_models(models)
-        with pytest.raises(KeyError, match=r"'frozen' is inference_thread_only"):
+        with pytest.raises(KeyError, match=r"'frozen' is inference thread only"):
             trainer.get_training_model("frozen")
         assert trainer.retrieved_model_names == frozenset()
 
@@ -542,9 +542,9 @@ class TestIsTrainable:
         assert trainer.previous_training_time == -math.inf
 
         collect(users, "obs", 1)
-        before = time.time()
+        before = clock.time()
         assert trainer.is_trainable()
-        after = time.time()
+        after = clock.time()
         first = trainer.previous_training_time
         assert before <= first <= after
 

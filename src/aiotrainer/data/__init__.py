@@ -1,7 +1,12 @@
 """Buffers, collectors and data users: how experience reaches a trainer."""
 
 from .buffer import DataBuffer
-from .buffers import RandomReplacementBuffer, SequentialBuffer
+from .buffers import (
+    DictRandomReplacementBuffer,
+    DictSequentialBuffer,
+    RandomReplacementBuffer,
+    SequentialBuffer,
+)
 from .collector import DataCollector
 from .dicts import DataCollectorsDict, DataUsersDict
 from .errors import CollectorAlreadyAcquiredError
@@ -15,6 +20,8 @@ __all__ = [
     "DataUser",
     "DataUserStatistics",
     "DataUsersDict",
+    "DictRandomReplacementBuffer",
+    "DictSequentialBuffer",
     "RandomReplacementBuffer",
     "SequentialBuffer",
 ]

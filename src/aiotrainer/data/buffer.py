@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -23,17 +24,37 @@ class DataBuffer(ABC, PersistentStateMixin, Generic[T, R]):
     is only ever touched by its :class:`~aiotrainer.DataUser`, under the user's lock,
     so implementations need not be thread-safe.
 
-    :param max_queue_size: the bound of the collector queue in front of this buffer:
-        items collected but not yet moved in by ``update()``. When it is full the
-        oldest item is dropped (and counted). ``None`` means unbounded.
+    :param max_queue_size: the bound of the collector queue in front of this buffer
+        (items collected but not yet moved in by ``update()``; when it is full the
+        oldest item is dropped and counted) and of the timestamps its data user
+        keeps. ``0`` keeps nothing; ``None`` means unbounded and warns, as in
+        pamiq-core.
     :raises TypeError: if ``max_queue_size`` is not an int or None.
-    :raises ValueError: if ``max_queue_size`` is < 1.
+    :raises ValueError: if ``max_queue_size`` is negative.
     """
 
     def __init__(self, max_queue_size: int | None = None) -> None:
         super().__init__()
+        if max_queue_size is None:
+            warnings.warn(
+                f"max_queue_size is None in {type(self).__name__}: the collector's "
+                "queue and the timestamps will have unlimited size, which may cause "
+                "memory issues if data collection is faster than processing; "
+                "pass max_queue_size=<int>",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif (
+            not isinstance(max_queue_size, bool)
+            and isinstance(max_queue_size, int)
+            and max_queue_size < 0
+        ):
+            raise ValueError(
+                f"max_queue_size must be non-negative: expected an int >= 0 or "
+                f"None, got {max_queue_size!r}"
+            )
         self._max_queue_size = check_int(
-            "max_queue_size", max_queue_size, minimum=1, optional=True
+            "max_queue_size", max_queue_size, minimum=0, optional=True
         )
 
     @property

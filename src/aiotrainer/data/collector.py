@@ -6,11 +6,11 @@ import itertools
 import logging
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from .. import time as _clock
 from .._validate import check_int
 
 __all__ = ["DataCollector"]
@@ -30,7 +30,7 @@ def _peek(counter: itertools.count[int]) -> int:
 class DataCollector(Generic[T]):
     """Collect items from any thread, or from the event loop, without blocking.
 
-    ``collect()`` appends ``(item, time.time())`` to a queue that the owning
+    ``collect()`` appends ``(item, aiotrainer.time.time())`` to a queue that the owning
     :class:`~aiotrainer.DataUser` drains on ``update()``. It takes no lock: the queue
     append and the counter are single atomic operations, so producers never wait on
     each other or on the consumer. When the queue is bounded and full, the oldest
@@ -58,7 +58,7 @@ class DataCollector(Generic[T]):
 
     def __init__(self, max_queue_size: int | None = None) -> None:
         self._max_queue_size = check_int(
-            "max_queue_size", max_queue_size, minimum=1, optional=True
+            "max_queue_size", max_queue_size, minimum=0, optional=True
         )
         self._queue: deque[tuple[T, float]] = deque(maxlen=self._max_queue_size)
         self._seq = itertools.count(1)
@@ -70,22 +70,22 @@ class DataCollector(Generic[T]):
         self.collect = self._make_collect()
 
     collect: Callable[[T], None]
-    """Add an item, stamped with ``time.time()``. Thread-safe, O(1), never blocks."""
+    """Add an item, stamped with :func:`aiotrainer.time.time`. Thread-safe, O(1), never blocks."""
 
     def _make_collect(self) -> Callable[[T], None]:
         # A closure over pre-bound methods: no attribute lookups on the hot path,
         # no lock. deque.append and count.__next__ are each atomic.
         append = self._queue.append
-        now = time.time
+        clock = _clock  # its time() is read at each call: patching it takes effect
         tick = self._seq.__next__
 
         def collect(item: T) -> None:
-            """Add ``item``, stamped with ``time.time()``. Thread-safe, O(1), never
+            """Add ``item``, stamped with ``aiotrainer.time.time()``. Thread-safe, O(1), never
             blocks.
 
             :param item: one unit of experience; stored as is, not copied.
             """
-            append((item, now()))
+            append((item, clock.time()))
             if tick() >= self._wake_at:
                 self._wake()
 

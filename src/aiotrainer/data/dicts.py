@@ -19,10 +19,12 @@ __all__ = ["DataCollectorsDict", "DataUsersDict"]
 
 
 class DataCollectorsDict(UserDict[str, DataCollector[Any]]):
-    """The collectors of a set of data users, handed out once each.
+    """The collectors of a set of data users, each acquired once.
 
-    :meth:`acquire` gives a collector to one owner; asking twice is an error, as in
-    pamiq-core.
+    :meth:`acquire` hands a collector out once per name; asking twice is an error,
+    as in pamiq-core, so that two parts of a program do not feed one stream by
+    accident. The collector itself is thread-safe: share the one you acquired
+    among as many producer threads (and tasks) as you like.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -33,14 +35,26 @@ class DataCollectorsDict(UserDict[str, DataCollector[Any]]):
         raise UnknownNameError("data collector", key, self.data)
 
     def acquire(self, name: str) -> DataCollector[Any]:
-        """Take the collector ``name`` for exclusive use.
+        """Take the collector ``name``; each name can be acquired once.
 
+        "Once" is about who is handed it, not about who calls it: ``collect()`` is
+        thread-safe and never blocks, so share the returned collector among all
+        the producers of that stream, in any threads. :meth:`release` makes the
+        name acquirable again.
+
+        :param name: the buffer's name.
+        :return: the collector that feeds that buffer's data user.
         :raises KeyError: (:class:`~aiotrainer.UnknownNameError`) for an unknown
             name, listing the known ones; (``CollectorAlreadyAcquiredError``) if it
             was acquired before.
         """
         if name not in self.data:
-            raise UnknownNameError("data collector", name, self.data)
+            raise UnknownNameError(
+                "data collector",
+                name,
+                self.data,
+                lead=f"Data collector {name!r} not found",  # pamiq-core's words
+            )
         if name in self._acquired:
             raise CollectorAlreadyAcquiredError(name)
         self._acquired.add(name)
@@ -75,7 +89,7 @@ class DataUsersDict(UserDict[str, DataUser[Any]], PersistentStateMixin):
                 f"data user {key!r} must be a DataUser, got {type(item).__name__}"
             )
         super().__setitem__(key, item)
-        self._data_collectors_dict[key] = item.collector
+        self._data_collectors_dict[key] = item._collector
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)

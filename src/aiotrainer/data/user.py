@@ -48,6 +48,16 @@ class DataUserStatistics:
     """Items the buffer held after the last ``load_state()``."""
 
 
+def _dump_stamps(stamps: list[float], directory: Path) -> None:
+    with open(directory / "timestamps.pkl", "wb") as f:
+        pickle.dump(stamps, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _move(source: Path, destination: Path) -> None:
+    if source != destination:
+        source.rename(destination)
+
+
 class _Staged:
     """A buffer's save_state() output, written to a private temporary directory."""
 
@@ -87,7 +97,8 @@ class DataUser(PersistentStateMixin, Generic[B]):
             )
         self._buffer = buffer
         self._collector: DataCollector[Any] = DataCollector(buffer.max_queue_size)
-        self._timestamps: deque[float] = deque(maxlen=buffer.max_size)
+        # pamiq-core's bound: at most max_queue_size timestamps (None: unbounded)
+        self._timestamps: deque[float] = deque(maxlen=buffer.max_queue_size)
         self._lock = threading.RLock()
         self._dropped_in_buffer = 0
         self._restored = 0
@@ -135,19 +146,25 @@ class DataUser(PersistentStateMixin, Generic[B]):
             return len(items)
 
     def get_data(self) -> Any:
-        """Return the buffer's data (what its ``get_data()`` returns)."""
+        """Move the collected items in (:meth:`update`), then return the buffer's
+        data (what its ``get_data()`` returns), as pamiq-core does."""
         with self._lock:
+            self.update()
             return self._buffer.get_data()
 
     def count_data_added_since(self, timestamp: float) -> int:
-        """Count the items moved into the buffer that were collected after ``timestamp``.
+        """Count the items moved into the buffer that were collected strictly
+        after ``timestamp``.
 
-        :param timestamp: a ``time.time()`` value.
+        At most ``max_queue_size`` timestamps are kept (pamiq-core's bound), so
+        the count never exceeds it.
+
+        :param timestamp: an :func:`aiotrainer.time.time` value.
         """
         with self._lock:
             count = 0
             for t in reversed(self._timestamps):
-                if t < timestamp:
+                if t <= timestamp:
                     break
                 count += 1
             return count
@@ -173,21 +190,35 @@ class DataUser(PersistentStateMixin, Generic[B]):
             )
 
     def save_state(self, path: Path) -> None:
-        """Update, then save the buffer and the timestamps into directory ``path``."""
-        self.capture_state()(path)
+        """Update, then save the buffer (``path/buffer``) and the timestamps
+        (``path/timestamps.pkl``) into the new directory ``path``."""
+        with self._lock:
+            self.update()
+            path.mkdir()
+            self._buffer.save_state(path / "buffer")
+            _dump_stamps(list(self._timestamps), path)
 
-    def capture_state(self) -> Callable[[Path], None]:
+    def capture_state(self, staging: Path | None = None) -> Callable[[Path], None]:
         """Update and snapshot now; the returned function writes what
         :meth:`save_state` would have written at this moment.
 
-        Cheap when the buffer offers ``capture_state()`` (the built-in ones do);
-        otherwise the buffer is written to a staging directory right away.
+        Cheap when the buffer offers ``capture_state()`` (the built-in ones do).
+        Otherwise :meth:`save_state` runs right away into ``staging`` (a path
+        that does not exist yet, on the same filesystem as the destination: the
+        service passes one inside the checkpoint's own staging directory) and the
+        writer renames it into place. Without ``staging`` it goes to a private
+        temporary directory.
+
+        :param staging: where to stage a buffer that has no ``capture_state()``.
         """
         with self._lock:
             self.update()
             stamps = list(self._timestamps)
             buffer_writer = self._buffer.capture_state()
             if buffer_writer is None:
+                if staging is not None:
+                    self.save_state(staging)
+                    return lambda path: _move(staging, path)
                 staged = _Staged(self._buffer.save_state)
             else:
                 staged = None
@@ -199,8 +230,7 @@ class DataUser(PersistentStateMixin, Generic[B]):
             else:
                 assert buffer_writer is not None
                 buffer_writer(path / "buffer")
-            with open(path / "timestamps.pkl", "wb") as f:
-                pickle.dump(stamps, f, protocol=pickle.HIGHEST_PROTOCOL)
+            _dump_stamps(stamps, path)
 
         return write
 
@@ -211,7 +241,7 @@ class DataUser(PersistentStateMixin, Generic[B]):
             self._buffer.load_state(path / "buffer")
             with open(path / "timestamps.pkl", "rb") as f:
                 stamps: list[float] = pickle.load(f)
-            self._timestamps = deque(stamps, maxlen=self._buffer.max_size)
+            self._timestamps = deque(stamps, maxlen=self._buffer.max_queue_size)
             self.stored_hint = len(self._buffer)
             # what the buffer held before is replaced: count it as dropped
             self._dropped_in_buffer += before

@@ -1,6 +1,7 @@
 """The demo: an online linear regression learning from a synthetic stream.
 
-``python -m aiotrainer.demo`` (what ``make run`` runs) shows it end to end.
+``aiotrainer run configs/demo.yaml`` (what ``make run`` runs) runs it as a
+daemon; ``python -m aiotrainer.demo`` shows the same embedded in a program.
 """
 
 from .components import (
@@ -9,10 +10,12 @@ from .components import (
     LinearRegressionTrainer,
     SyntheticStream,
 )
+from .sources import SyntheticSource
 
 __all__ = [
     "LinearInference",
     "LinearModel",
     "LinearRegressionTrainer",
+    "SyntheticSource",
     "SyntheticStream",
 ]

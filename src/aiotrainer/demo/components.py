@@ -71,8 +71,16 @@ class LinearModel(TrainingModel[LinearInference]):
         path.with_suffix(".json").write_text(json.dumps({"w": self.w, "b": self.b}))
 
     def load_state(self, path: Path) -> None:
-        """Read the parameters back."""
+        """Read the parameters back.
+
+        :raises ValueError: when they have another ``dim``.
+        """
         params = json.loads(path.with_suffix(".json").read_text())
+        if len(params["w"]) != self.dim:
+            raise ValueError(
+                f"the checkpoint's model has dim={len(params['w'])}; "
+                f"expected dim={self.dim}"
+            )
         self.w, self.b = [float(v) for v in params["w"]], float(params["b"])
 
 
@@ -116,6 +124,10 @@ class LinearRegressionTrainer(Trainer):
     def on_data_users_attached(self) -> None:
         """Keep the data user."""
         self.samples: DataUser[Any] = self.get_data_user(self.data_user_name)
+
+    def metrics(self) -> dict[str, float]:
+        """What the daemon's progress display shows: the last run's training loss."""
+        return {"loss": self.last_loss}
 
     def train(self) -> None:
         """Run ``steps`` SGD steps on random mini-batches."""

@@ -9,6 +9,7 @@ from typing import Any
 from .._validate import check_component_name
 from ..errors import UnknownNameError
 from ..state.persistence import PersistentStateMixin
+from .errors import InferenceOnlyModelError
 from .interface import InferenceModel, TrainingModel
 
 __all__ = ["InferenceModelsDict", "TrainingModelsDict"]
@@ -53,10 +54,7 @@ class TrainingModelsDict(UserDict[str, TrainingModel[Any]], PersistentStateMixin
             raise UnknownNameError("training model", key, self.trainable_names)
         model = self.data[key]
         if model.inference_thread_only:
-            raise KeyError(
-                f"model {key!r} is inference_thread_only and cannot be trained; "
-                f"trainable models: {', '.join(map(repr, self.trainable_names)) or 'none'}"
-            )
+            raise InferenceOnlyModelError(key, self.trainable_names)
         return model
 
     @property
@@ -71,6 +69,8 @@ class TrainingModelsDict(UserDict[str, TrainingModel[Any]], PersistentStateMixin
             model.save_state(path / name)
 
     def load_state(self, path: Path) -> None:
-        """Load each model from ``path/<name>``."""
+        """Load each model from ``path/<name>``, then ``sync()`` it so that its
+        inference model has the loaded parameters (as pamiq-core does)."""
         for name, model in self.data.items():
             model.load_state(path / name)
+            model.sync()

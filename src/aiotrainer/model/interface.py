@@ -34,6 +34,7 @@ class TrainingModel(ABC, PersistentStateMixin, Generic[T]):
     Subclasses implement :meth:`_create_inference_model`, :meth:`forward` and
     :meth:`sync_impl` (copy the trained parameters into the inference model).
     After each run the trainer calls :meth:`sync` on the models it retrieved.
+    A model can be copied with :func:`copy.deepcopy` and pickled.
 
     :param has_inference_model: whether there is an inference side at all.
     :param inference_thread_only: the model is only used for inference and never
@@ -61,7 +62,9 @@ class TrainingModel(ABC, PersistentStateMixin, Generic[T]):
                 "used only for inference must have an inference model"
             )
         self.has_inference_model = has_inference_model
+        """Whether this model has an inference side."""
         self.inference_thread_only = inference_thread_only
+        """Whether it is only used for inference (never trained or synced)."""
         self._inference_model_lock = threading.Lock()
 
     @property
@@ -100,12 +103,18 @@ class TrainingModel(ABC, PersistentStateMixin, Generic[T]):
         if self.has_inference_model and not self.inference_thread_only:
             self.sync_impl(self.inference_model)
 
+    @abstractmethod
     def sync_impl(self, inference_model: T) -> None:
-        """Copy the parameters into ``inference_model``; override it.
+        """Copy the trained parameters into ``inference_model`` (abstract, as in
+        pamiq-core)."""
 
-        :raises NotImplementedError: unless overridden.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__}.sync_impl() is not implemented; override it to "
-            "copy the trained parameters into the inference model"
-        )
+    # copy.deepcopy() and pickle (a target network is made by deepcopy): the lock
+    # that guards the inference model's creation is not copied but made anew.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_inference_model_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._inference_model_lock = threading.Lock()

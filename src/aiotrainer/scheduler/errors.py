@@ -15,7 +15,9 @@ class TrainerFailedError(AiotrainerError, RuntimeError):
 
     def __init__(self, trainer: str, error: BaseException) -> None:
         self.trainer = trainer
+        """The name of the trainer that failed."""
         self.error = error
+        """The exception its run raised (also the ``__cause__``)."""
         super().__init__(
             f"trainer {trainer!r} failed: {type(error).__name__}: {error}; the "
             "service stopped (set on_error='retry' or 'disable' to keep it running)"

@@ -29,10 +29,15 @@ class ErrorPolicy:
     """
 
     action: ErrorAction = "stop"
+    """What a failure does: ``"stop"``, ``"retry"`` or ``"disable"``."""
     max_retries: int = 3
+    """With ``"retry"``: failures in a row that are retried before ``exhausted``."""
     backoff: float = 0.5
+    """With ``"retry"``: seconds before the first retry; doubled for each next."""
     max_backoff: float = 30.0
+    """With ``"retry"``: the longest wait between retries, in seconds."""
     exhausted: Literal["stop", "disable"] = "stop"
+    """With ``"retry"``: what happens once ``max_retries`` is used up."""
 
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:

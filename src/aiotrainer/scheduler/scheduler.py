@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import TaskStatus
 
+from .. import time as _clock
 from ..data.dicts import DataUsersDict
 from ..events import EventKind, ServiceEvent
 from ..status import TrainerState, TrainerStatus
@@ -42,7 +43,9 @@ class _Track:
     last_error: str | None = None
     last_exception: BaseException | None = None
 
-    def snapshot(self, paused: bool, quiescent: bool) -> TrainerStatus:
+    def snapshot(
+        self, paused: bool, quiescent: bool, restored_runs: int = 0
+    ) -> TrainerStatus:
         state = self.state
         if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
             state = TrainerState.PAUSED
@@ -50,7 +53,7 @@ class _Track:
             state = TrainerState.PARKED
         return TrainerStatus(
             state=state,
-            runs=self.runs,
+            runs=restored_runs + self.runs,
             skipped=self.skipped,
             failures=self.failures,
             last_start=self.last_start,
@@ -121,7 +124,9 @@ class Scheduler:
         # Paused with every run in flight parked: each running trainer is parked.
         quiescent = stats.paused and 0 < stats.running <= stats.parked
         return {
-            name: t.snapshot(stats.paused, quiescent)
+            name: t.snapshot(
+                stats.paused, quiescent, self._trainers[name].restored_runs
+            )
             for name, t in self._tracks.items()
         }
 
@@ -170,7 +175,8 @@ class Scheduler:
             if seen_before_no is None:
                 return Readiness(True)
             totals = {n: c + 1 for n, c in seen_before_no.items()}
-            return Readiness(False, totals, time.time() + self._recheck_interval)
+            recheck = self._recheck_interval * _clock.get_time_scale()  # real seconds
+            return Readiness(False, totals, _clock.time() + recheck)
         condition = trainer.trainability_condition
         if condition is None:
             return Readiness(True)

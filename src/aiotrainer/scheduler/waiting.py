@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import anyio
 
+from .. import time as _clock
 from ..data.collector import DataCollector
 from ..data.user import DataUser
 from ..trainer.conditions import Readiness
@@ -39,7 +39,7 @@ async def wait_for_readiness(
         if readiness.deadline is None:
             await event.wait()
         else:
-            with anyio.move_on_after(max(0.0, readiness.deadline - time.time())):
+            with anyio.move_on_after(_clock.real_seconds_until(readiness.deadline)):
                 await event.wait()
     finally:
         for collector, token in registered:

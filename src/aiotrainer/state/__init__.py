@@ -1,4 +1,4 @@
-"""Persistence: the state mixin, and atomic checkpoints."""
+"""Persistence: the state mixin, atomic checkpoints, and pamiq-core's StateStore."""
 
 from .checkpoint import Checkpoint, CheckpointFile
 from .errors import (
@@ -7,11 +7,14 @@ from .errors import (
     CheckpointSaveError,
     CheckpointVersionError,
     CorruptCheckpointError,
+    StateDirLockedError,
     StateLoadError,
     StateRootError,
 )
-from .persistence import PersistentStateMixin
+from .lock import StateDirLock
+from .persistence import PersistentStateMixin, load_pickle, save_pickle
 from .retention import RetentionPolicy
+from .state_store import DuplicateStateNameError, StateStore
 from .store import CheckpointStore
 
 __all__ = [
@@ -23,8 +26,14 @@ __all__ = [
     "CheckpointStore",
     "CheckpointVersionError",
     "CorruptCheckpointError",
+    "DuplicateStateNameError",
     "PersistentStateMixin",
     "RetentionPolicy",
+    "StateDirLock",
+    "StateDirLockedError",
     "StateLoadError",
     "StateRootError",
+    "StateStore",
+    "load_pickle",
+    "save_pickle",
 ]

@@ -15,12 +15,12 @@ __all__ = ["Checkpoint", "CheckpointFile"]
 class CheckpointFile:
     """One file of a checkpoint, as listed in its manifest."""
 
-    #: Where the file is, relative to the checkpoint directory, with ``/`` separators.
     path: str
-    #: Its size in bytes.
+    """Where the file is, relative to the checkpoint directory, with ``/`` separators."""
     size: int
-    #: Its SHA-256 digest, in lowercase hex.
+    """Its size in bytes."""
     sha256: str
+    """Its SHA-256 digest, in lowercase hex."""
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,17 @@ class Checkpoint:
     accidental corruption, not tampering.
     """
 
-    #: The checkpoint directory; pass it (or a file in it) to ``load_state``.
     path: Path
-    #: The directory's name, e.g. ``"2026-11-25T10-00-00.123456Z"``.
+    """The checkpoint directory; pass it (or a file in it) to ``load_state``."""
     name: str
-    #: When it was saved (timezone-aware, UTC).
+    """The directory's name, e.g. ``"2026-11-25T10-00-00.123456Z"``."""
     created: datetime
-    #: The manifest's format version.
+    """When it was saved (timezone-aware, UTC)."""
     format_version: int
-    #: The caller's metadata given to ``save()`` (a read-only JSON-like mapping).
+    """The manifest's format version."""
     metadata: Mapping[str, Any] = field(hash=False)
-    #: Every file of the checkpoint, sorted by path.
+    """The caller's metadata given to ``save()`` (a read-only JSON-like mapping)."""
     files: tuple[CheckpointFile, ...]
-    #: Its position in the store's history: 1 for the first save, then 2, 3, ...
+    """Every file of the checkpoint, sorted by path."""
     sequence: int
+    """Its position in the store's history: 1 for the first save, then 2, 3, ..."""

@@ -124,6 +124,7 @@ class Checkpointer:
         """Seconds the last save took in all (capture + disk)."""
         self.restore_report: _restore.RestoreReport | None = None
         """What the start-up restore loaded and left out, if it ran."""
+        self._warned_empty: set[str] = set()
 
     @property
     def saves_on_shutdown(self) -> bool:
@@ -147,7 +148,10 @@ class Checkpointer:
     async def _restore(self, ref: str | os.PathLike[str]) -> None:
         store = self.store
 
-        def find_and_verify() -> Checkpoint | None:
+        def find_and_verify() -> Checkpoint | Path | None:
+            pamiq_dir = _restore.find_pamiq_state(ref)
+            if pamiq_dir is not None:
+                return pamiq_dir  # no manifest: nothing to verify
             if store is None:
                 return verify_checkpoint(ref)  # read-only: no store to open
             try:
@@ -158,26 +162,30 @@ class Checkpointer:
                 raise
             return store.verify(checkpoint)
 
-        checkpoint: Checkpoint | None = await self._in_thread(find_and_verify)
-        if checkpoint is None:
+        found: Checkpoint | Path | None = await self._in_thread(find_and_verify)
+        if found is None:
             logger.info(
                 "no checkpoint in %s yet: starting fresh", self.options.state_dir
             )
             return
-        to_load, differences = _restore.check_match(
-            checkpoint,
-            {
-                "models": self._models.keys(),
-                "data_users": self._users.keys(),
-                "trainers": self._trainers.keys(),
-            },
-            strict=self.options.strict,
-        )
+        ours = {
+            "models": self._models.keys(),
+            "data_users": self._users.keys(),
+            "trainers": self._trainers.keys(),
+        }
+        strict = self.options.strict
+        if isinstance(found, Path):
+            root, source = found, "pamiq-core"
+            saved = await self._in_thread(lambda: _restore.pamiq_components(root))
+            to_load, differences = _restore.compare(root, saved, ours, strict=strict)
+        else:
+            root, source = found.path, "aiotrainer"
+            to_load, differences = _restore.check_match(found, ours, strict=strict)
         for difference in differences:
-            logger.warning("restoring %s: %s (skipped)", checkpoint.name, difference)
-        await self._in_thread(
+            logger.warning("restoring %s: %s (skipped)", root.name, difference)
+        time_restored: bool = await self._in_thread(
             lambda: _restore.load(
-                checkpoint,
+                root,
                 to_load,
                 models=self._models.data,
                 data_users=self._users,
@@ -185,10 +193,15 @@ class Checkpointer:
             )
         )
         self.restore_report = _restore.RestoreReport(
-            checkpoint=str(checkpoint.path), loaded=to_load, differences=differences
+            checkpoint=str(root),
+            loaded=to_load,
+            differences=differences,
+            source=source,
+            time_restored=time_restored,
         )
-        self.last_checkpoint = checkpoint
-        logger.info("restored state from %s", checkpoint.path)
+        if isinstance(found, Checkpoint):
+            self.last_checkpoint = found
+        logger.info("restored state from %s (%s)", root, source)
 
     async def save(self) -> Path:
         """Write a checkpoint now; see :meth:`TrainerService.save_state`."""
@@ -226,7 +239,9 @@ class Checkpointer:
                 self._users.keys(),
                 self._trainers.keys(),
                 collected={n: u.collector.collected for n, u in self._users.items()},
+                wrote_nothing=writer.wrote_nothing,
             )
+            self._warn_wrote_nothing(writer.wrote_nothing)
             checkpoint: Checkpoint = await self._in_thread(
                 lambda: store.save(writer, metadata=metadata)
             )
@@ -247,6 +262,16 @@ class Checkpointer:
             )
         )
         return checkpoint.path
+
+    def _warn_wrote_nothing(self, wrote_nothing: dict[str, list[str]]) -> None:
+        """Log once per model whose save_state wrote no file: its checkpoint
+        verifies, yet restores nothing."""
+        for name in wrote_nothing.get("models", []):
+            if name not in self._warned_empty:
+                self._warned_empty.add(name)
+                logger.warning(
+                    "model %r saved no state; override save_state/load_state", name
+                )
 
     async def save_periodically(self) -> None:
         """Save every ``save_interval`` seconds until cancelled; failures are

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ __all__ = [
     "CheckpointSaveError",
     "CheckpointVersionError",
     "CorruptCheckpointError",
+    "StateDirLockedError",
     "StateLoadError",
     "StateRootError",
 ]
@@ -150,3 +152,25 @@ class StateLoadError(AiotrainerError, RuntimeError):
             f"loading {kind} {name!r} from checkpoint {str(path)!r} failed: "
             f"{type(error).__name__}: {error}"
         )
+
+
+class StateDirLockedError(AiotrainerError, BlockingIOError):
+    """Another process holds the state directory (see ``StateDirLock``).
+
+    :param root: the state directory.
+    :param pid: the holder's pid, as it wrote it in the lock file, if readable.
+    """
+
+    def __init__(self, root: Path, pid: int | None) -> None:
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"state directory {str(root)!r} is in use by {holder}; two services "
+            "must not share one: stop it or choose another state.dir"
+        )
+        self.errno = errno.EAGAIN
+        self.filename = str(root)
+        self.root = root
+        self.pid = pid
+
+    def __str__(self) -> str:
+        return str(self.args[0])

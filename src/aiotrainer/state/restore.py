@@ -1,21 +1,39 @@
-"""Checking a checkpoint against a service, and loading it (blocking)."""
+"""Checking a saved state against a service, and loading it (blocking).
+
+Two kinds of saved state load: an aiotrainer checkpoint (a manifest names its
+components), and a pamiq-core state directory, what pamiq-core's ``StateStore``
+or launcher writes (no manifest; its components are read from the layout:
+``models/``, ``data/<name>/``, ``trainers/<name>/``, ``time.pkl``).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import time as _clock
 from ..data.user import DataUser
 from ..model.interface import TrainingModel
 from ..trainer.base import Trainer
+from ._atomic import TMP_PREFIX
+from ._manifest import MANIFEST_NAME
 from .checkpoint import Checkpoint
 from .errors import CheckpointMismatchError, StateLoadError
-from .snapshot import SECTIONS, STATE_FORMAT
+from .snapshot import SECTIONS, STATE_FORMAT, TIME_NAME
+from .store import is_checkpoint_name
 
-__all__ = ["RestoreReport", "check_match", "load"]
+__all__ = [
+    "RestoreReport",
+    "check_match",
+    "compare",
+    "find_pamiq_state",
+    "load",
+    "pamiq_components",
+]
 
 _log = logging.getLogger("aiotrainer.state")
 
@@ -24,11 +42,69 @@ _KINDS = {"models": "model", "data_users": "data user", "trainers": "trainer"}
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What a restore loaded and what it left out."""
+    """What a restore loaded and what it left out (``service.restore_report``)."""
 
     checkpoint: str
+    """The path of the checkpoint loaded."""
     loaded: dict[str, list[str]] = field(default_factory=dict)
+    """The names loaded, by section: ``"models"``, ``"data_users"``,
+    ``"trainers"``."""
     differences: list[str] = field(default_factory=list)
+    """What did not match and was skipped (only with ``strict=False``; a strict
+    restore refuses any difference)."""
+    source: str = "aiotrainer"
+    """``"aiotrainer"`` for a checkpoint, ``"pamiq-core"`` for a pamiq-core state
+    directory (detected by its layout)."""
+    time_restored: bool = False
+    """Whether the clock (:mod:`aiotrainer.time`) continued from the saved one."""
+
+
+def find_pamiq_state(ref: object) -> Path | None:
+    """``ref`` as a pamiq-core state directory, or ``None`` if it is not one.
+
+    One is a directory with no manifest that holds at least one of pamiq-core's
+    entries: ``models``, ``data``, ``trainers`` (directories) or ``time.pkl``, and
+    is not named as a checkpoint store names its own: an aiotrainer checkpoint
+    that lost its manifest (or a save in progress) is corrupt, never loaded
+    unverified as a pamiq-core state.
+    """
+    if not isinstance(ref, str | os.PathLike) or ref == "latest":
+        return None
+    path = Path(ref)
+    if not path.is_dir() or (path / MANIFEST_NAME).exists():
+        return None
+    name = path.absolute().name
+    if name.startswith(TMP_PREFIX) or is_checkpoint_name(name):
+        return None
+    dirs = [path / SECTIONS[s] for s in _KINDS]
+    if any(d.is_dir() for d in dirs) or (path / f"{TIME_NAME}.pkl").is_file():
+        return path
+    return None
+
+
+def pamiq_components(path: Path) -> dict[str, list[str]]:
+    """The components a pamiq-core state directory holds, by section.
+
+    A model may have saved a file with a suffix (``models/policy.pt``): its name
+    is the entry's name up to the first dot. Data users and trainers save
+    directories.
+    """
+    out: dict[str, list[str]] = {}
+    for section in _KINDS:
+        directory = path / SECTIONS[section]
+        if not directory.is_dir():
+            out[section] = []
+            continue
+        names = set()
+        for entry in directory.iterdir():
+            if entry.name.startswith("."):
+                continue
+            if section == "models" and not entry.is_dir():
+                names.add(entry.name.split(".", 1)[0])
+            else:
+                names.add(entry.name)
+        out[section] = sorted(names)
+    return out
 
 
 def check_match(
@@ -45,7 +121,13 @@ def check_match(
         checkpoint is not a service state at all, or its state format is newer.
     """
     meta = checkpoint.metadata
-    version = meta.get("aiotrainer_state")
+    _check_version(checkpoint)
+    theirs = {section: list(meta.get(section, [])) for section in components}
+    return compare(checkpoint.path, theirs, components, strict=strict)
+
+
+def _check_version(checkpoint: Checkpoint) -> None:
+    version = checkpoint.metadata.get("aiotrainer_state")
     if not isinstance(version, int):
         raise CheckpointMismatchError(
             checkpoint.path,
@@ -63,11 +145,27 @@ def check_match(
                 )
             ],
         )
+
+
+def compare(
+    path: Path,
+    saved: Mapping[str, Iterable[str]],
+    components: Mapping[str, Iterable[str]],
+    *,
+    strict: bool,
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Compare the saved state's components with the service's.
+
+    :param saved: section -> the names the saved state holds.
+    :param components: section -> the service's names.
+    :return: what to load per section, and the differences found.
+    :raises CheckpointMismatchError: when ``strict`` and anything differs.
+    """
     differences: list[str] = []
     to_load: dict[str, list[str]] = {}
     for section, names in components.items():
         ours = set(names)
-        theirs = set(meta.get(section, []))
+        theirs = set(saved.get(section, []))
         kind = _KINDS[section]
         differences += [
             f"{kind} {n!r} is in the service but not in the checkpoint"
@@ -79,23 +177,28 @@ def check_match(
         ]
         to_load[section] = sorted(ours & theirs)
     if differences and strict:
-        raise CheckpointMismatchError(checkpoint.path, differences)
+        raise CheckpointMismatchError(path, differences)
     return to_load, differences
 
 
 def load(
-    checkpoint: Checkpoint,
+    root: Path,
     to_load: Mapping[str, list[str]],
     *,
     models: Mapping[str, TrainingModel[Any]],
     data_users: Mapping[str, DataUser[Any]],
     trainers: Mapping[str, Trainer],
-) -> None:
-    """Call each named component's ``load_state`` on its part of the checkpoint.
+) -> bool:
+    """Call each named component's ``load_state`` on its part of the saved state,
+    continue the clock from ``time.pkl`` if there is one, then sync every loaded
+    model into its inference model (as pamiq-core's ``TrainingModelsDict`` does):
+    the agent never acts on weights older than the restored ones.
 
-    :raises StateLoadError: naming the component whose ``load_state`` raised.
+    :param root: the checkpoint's or pamiq-core state's directory.
+    :raises StateLoadError: naming the component whose ``load_state`` (or
+        ``sync``) raised.
+    :return: whether the clock was restored.
     """
-    root = checkpoint.path
     groups: list[tuple[str, Mapping[str, Any]]] = [
         ("models", models),
         ("data_users", data_users),
@@ -108,5 +211,18 @@ def load(
                 registry[name].load_state(path)
             except Exception as exc:
                 raise StateLoadError(root, _KINDS[section], name, exc) from exc
+    time_file = root / f"{TIME_NAME}.pkl"
+    restored_time = time_file.is_file()
+    if restored_time:
+        try:
+            _clock.get_global_time_controller().load_state(root / TIME_NAME)
+        except Exception as exc:
+            raise StateLoadError(root, "clock", TIME_NAME, exc) from exc
+    for name in to_load.get("models", []):
+        try:
+            models[name].sync()
+        except Exception as exc:
+            raise StateLoadError(root, _KINDS["models"], name, exc) from exc
     for trainer in trainers.values():
         trainer._resync_after_restore()
+    return restored_time

@@ -49,7 +49,7 @@ from .errors import (
 )
 from .retention import RetentionPolicy
 
-__all__ = ["CheckpointStore", "verify_checkpoint"]
+__all__ = ["CheckpointStore", "is_checkpoint_name", "verify_checkpoint"]
 
 _log = logging.getLogger("aiotrainer.state")
 
@@ -474,6 +474,11 @@ def _wrong_size(path: Path, entry: CheckpointFile, size: int) -> CorruptCheckpoi
         f"file {entry.path!r} is {size} bytes, expected {entry.size}{truncated}",
         file=entry.path,
     )
+
+
+def is_checkpoint_name(name: str) -> bool:
+    """Whether ``name`` is one the store gives its checkpoints."""
+    return _name_time(name) is not None
 
 
 def _name_time(name: str) -> datetime | None:

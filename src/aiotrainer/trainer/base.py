@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import time as _clock
 from ..data.dicts import DataUsersDict
 from ..data.user import DataUser
 from ..model.dicts import TrainingModelsDict
@@ -23,6 +24,8 @@ from .conditions import (
 from .errors import NotAttachedError
 
 __all__ = ["Trainer"]
+
+_RUNS_FILE = "runs"
 
 
 class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
@@ -42,8 +45,8 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
     :raises ValueError: for negative sizes or counts.
     """
 
-    _training_models: TrainingModelsDict
-    _data_users: DataUsersDict
+    _training_models: Mapping[str, TrainingModel[Any]]
+    _data_users: Mapping[str, DataUser[Any]]
 
     def __init__(
         self,
@@ -90,15 +93,27 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         )
         self._collected_at_previous_training: dict[str, int] = {}
         self._completed_runs = 0
+        self._restored_runs = 0
 
     # -- attaching -------------------------------------------------------------
 
-    def attach_training_models(self, training_models: TrainingModelsDict) -> None:
-        """Attach the training models, then call :meth:`on_training_models_attached`."""
-        if not isinstance(training_models, TrainingModelsDict):
+    def attach_training_models(
+        self, training_models: TrainingModelsDict | Mapping[str, TrainingModel[Any]]
+    ) -> None:
+        """Attach the training models, then call :meth:`on_training_models_attached`.
+
+        :param training_models: a :class:`TrainingModelsDict`, or any mapping of
+            name -> model (as pamiq-core accepts).
+        :raises TypeError: for something that is not a mapping of training models.
+        """
+        if not isinstance(training_models, TrainingModelsDict) and (
+            not isinstance(training_models, Mapping)
+            or not all(isinstance(m, TrainingModel) for m in training_models.values())
+        ):
             raise TypeError(
                 f"{type(self).__name__}.attach_training_models() needs a "
-                f"TrainingModelsDict, got {type(training_models).__name__}"
+                f"TrainingModelsDict (a mapping of name -> TrainingModel), "
+                f"got {type(training_models).__name__}"
             )
         self._training_models = training_models
         self.on_training_models_attached()
@@ -106,17 +121,25 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
     def on_training_models_attached(self) -> None:
         """Hook: retrieve models here with :meth:`get_training_model`."""
 
-    def attach_data_users(self, data_users: DataUsersDict) -> None:
+    def attach_data_users(
+        self, data_users: DataUsersDict | Mapping[str, DataUser[Any]]
+    ) -> None:
         """Attach the data users, check the condition against them, then call
         :meth:`on_data_users_attached`.
 
+        :param data_users: a :class:`DataUsersDict`, or any mapping of name ->
+            data user (as pamiq-core accepts).
+        :raises TypeError: for something that is not a mapping of data users.
         :raises KeyError: if the condition names an unknown data user.
-        :raises ValueError: if ``min_buffer_size`` exceeds the buffer's capacity.
+        :raises ValueError: for a condition that can never be met, e.g.
+            ``min_buffer_size`` above the buffer's capacity.
         """
-        if not isinstance(data_users, DataUsersDict):
+        if not isinstance(data_users, Mapping) or not all(
+            isinstance(u, DataUser) for u in data_users.values()
+        ):
             raise TypeError(
-                f"{type(self).__name__}.attach_data_users() needs a DataUsersDict, "
-                f"got {type(data_users).__name__}"
+                f"{type(self).__name__}.attach_data_users() needs a DataUsersDict "
+                f"(a mapping of name -> DataUser), got {type(data_users).__name__}"
             )
         condition = self.trainability_condition
         if condition is not None:
@@ -146,7 +169,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         """
         return self._attached_users()[name]
 
-    def _attached_models(self) -> TrainingModelsDict:
+    def _attached_models(self) -> Mapping[str, TrainingModel[Any]]:
         try:
             return self._training_models
         except AttributeError:
@@ -157,7 +180,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
                 "on_training_models_attached",
             ) from None
 
-    def _attached_users(self) -> DataUsersDict:
+    def _attached_users(self) -> Mapping[str, DataUser[Any]]:
         try:
             return self._data_users
         except AttributeError:
@@ -182,14 +205,14 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
 
     @property
     def previous_training_time(self) -> float:
-        """``time.time()`` when the trainer was last found trainable."""
+        """:func:`aiotrainer.time.time` when the trainer was last found trainable."""
         return self._previous_training_time
 
     def condition_context(self, now: float | None = None) -> ConditionContext:
         """The view of this trainer that conditions evaluate."""
         return ConditionContext(
             data_users=getattr(self, "_data_users", {}),
-            now=time.time() if now is None else now,
+            now=_clock.time() if now is None else now,
             previous_training_time=self._previous_training_time,
             collected_at_previous_training=self._collected_at_previous_training,
             runs=self._completed_runs,
@@ -257,7 +280,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
                 self._collected_at_previous_training[name] = users[
                     name
                 ].collector.collected
-        self._previous_training_time = time.time()
+        self._previous_training_time = _clock.time()
 
     # -- running ---------------------------------------------------------------
 
@@ -293,15 +316,29 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
 
     # -- state -----------------------------------------------------------------
 
+    @property
+    def restored_runs(self) -> int:
+        """Runs that trained before the state this trainer was loaded from was
+        saved (0 without a restore): the service's status counts on from it."""
+        return self._restored_runs
+
     def save_state(self, path: Path) -> None:
-        """Make directory ``path`` and write ``previous_training_time`` in it."""
+        """Make directory ``path`` and write ``previous_training_time`` in it
+        (pamiq-core's layout), and the number of runs so far (``runs``)."""
         path.mkdir()
         (path / "previous_training_time").write_text(
             str(self._previous_training_time), encoding="utf-8"
         )
+        (path / _RUNS_FILE).write_text(
+            str(self._restored_runs + self._completed_runs), encoding="utf-8"
+        )
 
     def load_state(self, path: Path) -> None:
-        """Read ``previous_training_time`` back from directory ``path``."""
+        """Read ``previous_training_time`` back from directory ``path``, and the
+        run count if there is one (a pamiq-core state has none)."""
         self._previous_training_time = float(
             (path / "previous_training_time").read_text("utf-8")
         )
+        runs = path / _RUNS_FILE
+        if runs.is_file():
+            self._restored_runs = int(runs.read_text("utf-8")) - self._completed_runs

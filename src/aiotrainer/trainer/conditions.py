@@ -161,6 +161,10 @@ class _CountOnDataUser(Condition):
     _argument: str  # the Trainer argument it maps, for messages
     _what: str  # what is counted, for messages
 
+    def _bound(self, user: DataUser[Any]) -> tuple[int | None, str]:
+        """The most the count can ever reach with ``user``, and why."""
+        raise NotImplementedError
+
     def __init__(self, data_user: str, count: int) -> None:
         self.data_user = _check_name(data_user)
         self.count = _count(self._argument, count, 0)
@@ -171,12 +175,17 @@ class _CountOnDataUser(Condition):
 
     def validate(self, trainer: str, data_users: Mapping[str, DataUser[Any]]) -> None:
         super().validate(trainer, data_users)
-        capacity = data_users[self.data_user].buffer.max_size
-        if capacity is not None and self.count > capacity:
+        # Refuse only what can never be met; anything else pamiq-core accepts.
+        bound, why = self._bound(data_users[self.data_user])
+        if (
+            isinstance(bound, int)
+            and not isinstance(bound, bool)
+            and self.count > bound
+        ):
             raise ValueError(
                 f"trainer {trainer!r} needs {self._argument}={self.count} "
-                f"{self._what} in data user {self.data_user!r}, whose buffer holds "
-                f"at most {capacity}; expected {self._argument} <= {capacity}"
+                f"{self._what} in data user {self.data_user!r}, which can never "
+                f"count more than {bound} ({why}); expected {self._argument} <= {bound}"
             )
 
     def __repr__(self) -> str:
@@ -192,6 +201,9 @@ class MinBufferSize(_CountOnDataUser):
 
     _argument = "min_buffer_size"
     _what = "items"
+
+    def _bound(self, user: DataUser[Any]) -> tuple[int | None, str]:
+        return user.buffer.max_size, "its buffer's max_size"
 
     def __init__(self, data_user: str, size: int) -> None:
         super().__init__(data_user, size)
@@ -216,15 +228,20 @@ class MinBufferSize(_CountOnDataUser):
 class MinNewData(_CountOnDataUser):
     """At least ``count`` items arrived since the trainer was last trainable.
 
-    A data user keeps the timestamps of at most its buffer's capacity, so it can
-    never count more new items than that: a larger ``count`` is refused.
+    A data user keeps at most ``max_queue_size`` timestamps (pamiq-core's bound),
+    so it can never count more new items than that: a larger ``count`` is
+    refused. A count above the buffer's capacity is fine (new items keep
+    arriving past it, e.g. into a full :class:`~aiotrainer.RandomReplacementBuffer`).
 
     :param data_user: the data user's name.
-    :param count: an int >= 0, at most the buffer's capacity.
+    :param count: an int >= 0, at most the buffer's ``max_queue_size``.
     """
 
     _argument = "min_new_data_count"
     _what = "new items"
+
+    def _bound(self, user: DataUser[Any]) -> tuple[int | None, str]:
+        return user.buffer.max_queue_size, "it keeps max_queue_size timestamps"
 
     def precheck(self, ctx: ConditionContext) -> Readiness:
         collected = ctx.data_users[self.data_user].collector.collected

@@ -7,8 +7,11 @@ from ..errors import AiotrainerError
 __all__ = ["NotAttachedError"]
 
 
-class NotAttachedError(AiotrainerError, RuntimeError):
-    """A trainer was asked for models or data users before they were attached."""
+class NotAttachedError(AiotrainerError, AttributeError, RuntimeError):
+    """A trainer was asked for models or data users before they were attached.
+
+    An ``AttributeError``, as pamiq-core raises there.
+    """
 
     def __init__(self, trainer: str, what: str, attach: str, hook: str) -> None:
         super().__init__(
