@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import threading
 from pathlib import Path
@@ -288,6 +289,30 @@ class TestPamiqSemantics:
             assert module._compiled_call_impl is not None
 
 
+class TestCopies:
+    def test_deepcopy_makes_an_independent_model(self) -> None:
+        model = TorchTrainingModel(mlp())
+        twin = copy.deepcopy(model)
+        assert twin.model is not model.model
+        step(model)
+        model.sync()
+        twin.sync()
+        x = torch.ones(1, 4)
+        with torch.no_grad():
+            assert not torch.equal(twin.inference_model(x), model.inference_model(x))
+            assert torch.equal(model.inference_model(x), model(x))
+            assert torch.equal(twin.inference_model(x), twin(x))
+
+    def test_pickle_round_trip(self) -> None:
+        model = TorchTrainingModel(mlp())
+        step(model)
+        model.sync()
+        again = pickle.loads(pickle.dumps(model))
+        x = torch.ones(1, 4)
+        assert torch.equal(again.inference_model(x), model.inference_model(x))
+        again.sync()  # its locks work
+
+
 class TestFiles:
     def test_pretrained_parameter_file(self, tmp_path: Path) -> None:
         source = mlp(seed=1)
@@ -300,16 +325,20 @@ class TestFiles:
             assert torch.equal(model(x), source(x))
             assert torch.equal(model.inference_model(x), source(x))  # copied after
 
-    def test_save_and_load_state_resyncs_inference(self, tmp_path: Path) -> None:
+    def test_save_and_load_state_then_the_dict_syncs(self, tmp_path: Path) -> None:
         trained = TorchTrainingModel(mlp(seed=1))
         step(trained)
         trained.save_state(tmp_path / "m")
         assert (tmp_path / "m.pt").is_file()
         fresh = TorchTrainingModel(mlp(seed=2))
-        fresh.load_state(tmp_path / "m")
         x = torch.ones(1, 4)
+        before = fresh.inference_model(x)
+        fresh.load_state(tmp_path / "m")
         with torch.no_grad():
             assert torch.equal(fresh(x), trained(x))
+            assert torch.equal(fresh.inference_model(x), before)  # pamiq-core's way
+            models = TrainingModelsDict({"m": fresh})
+            models.load_state(tmp_path)  # a restore: loads, then syncs
             assert torch.equal(fresh.inference_model(x), trained(x))
 
     def test_mismatching_file_names_parameter_and_shapes(self, tmp_path: Path) -> None:

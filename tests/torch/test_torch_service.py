@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import anyio
@@ -24,8 +21,6 @@ from aiotrainer.torch import (
     get_device,
 )
 from aiotrainer.torch.demo import SyntheticImages, TinyVAE, VAETrainer, vae_model
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_service(state_dir: Path, seed: int, **kwargs: object) -> TrainerService:
@@ -70,6 +65,7 @@ async def test_checkpoint_resumes_with_inference_synced(tmp_path: Path) -> None:
         await service.pause()
         await service.save_state()
         trained = params(vae_trainer(service).vae.model)
+        runs = service.status().trainers["vae"].runs
         adam = vae_trainer(service).optimizer_states["adam"]
 
     again = make_service(tmp_path, seed=1, resume_from="latest", save_on_shutdown=False)
@@ -77,7 +73,7 @@ async def test_checkpoint_resumes_with_inference_synced(tmp_path: Path) -> None:
     fresh = params(trainer.vae.model)
     assert not all(torch.equal(a, b) for a, b in zip(fresh, trained, strict=True))
     async with again:
-        assert again.status().trainers["vae"].runs == 0  # no run since the restore
+        assert again.status().trainers["vae"].runs == runs  # none since the restore
         restored = params(trainer.vae.model)
         with again.inference_models["vae"].unwrap() as agent:  # type: ignore[attr-defined]
             assert isinstance(agent, TinyVAE)
@@ -93,31 +89,7 @@ async def test_checkpoint_resumes_with_inference_synced(tmp_path: Path) -> None:
         collector = again.data_collectors.acquire("images")
         for _ in range(64):
             collector.collect(images.sample())
-        await wait_runs(again, 1)  # and training goes on from there
-
-
-@pytest.mark.timeout(90)
-def test_torch_demo_script_learns() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "torch_demo.py"),
-            "--seconds",
-            "6",
-            "--reports",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=80,
-        check=True,
-    ).stdout
-    errors = [float(e) for e in re.findall(r"agent error\s+([0-9.]+)", out)]
-    assert len(errors) == 5, out  # untrained, 3 reports, final
-    assert errors[-1] < errors[0] * 0.8, out
-    assert "service stopped" in out
-    calls = [int(c) for c in re.findall(r"agent calls=(\d+)", out)]
-    assert calls[-1] > 0
+        await wait_runs(again, runs + 1)  # and training goes on from there
 
 
 class Encoder(nn.Module):

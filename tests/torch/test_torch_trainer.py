@@ -31,6 +31,9 @@ class TinyModel(TrainingModel[Any]):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return None
 
+    def sync_impl(self, inference_model: Any) -> None:
+        pass
+
 
 class AdamTrainer(TorchTrainer):
     """Adam with a step LR schedule on a regression toward fixed targets."""
@@ -125,6 +128,7 @@ class TestRuns:
         assert sorted(p.name for p in (tmp_path / "trainer").iterdir()) == [
             "adam.optim.pt",
             "previous_training_time",
+            "runs",
             "step.lrsch.pt",
         ]
 

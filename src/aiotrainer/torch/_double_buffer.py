@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -83,6 +83,15 @@ class ModulePair(Generic[M]):
         self._cond = threading.Condition(self._lock)
         self._waiting = False  # a publisher waits for a copy's borrowers
         self._publishing = threading.Lock()
+
+    # copy.deepcopy() and pickle (a TrainingModel can be copied): the locks are
+    # made anew and nobody borrows the copy yet.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"modules": self._modules, "active": self._active}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(*state["modules"])  # type: ignore[misc]
+        self._active = state["active"]
 
     @property
     def active(self) -> M:

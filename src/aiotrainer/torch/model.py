@@ -319,10 +319,12 @@ class TorchTrainingModel(TrainingModel[TorchInferenceModel[M]], Generic[M]):
         torch.save(self.model.state_dict(), f"{path}.pt")
 
     def load_state(self, path: Path) -> None:
-        """Load ``<path>.pt`` (``weights_only=True``), then sync the agent's copies.
+        """Load ``<path>.pt`` (``weights_only=True``) into the training module.
+
+        As in pamiq-core, the agent's copies get it at the next :meth:`sync`,
+        which loading a :class:`~aiotrainer.TrainingModelsDict` (so any restore)
+        does at once.
 
         :raises ParameterMismatchError: naming each tensor that does not fit.
         """
         load_state_dict_file(self.model, f"{path}.pt", self._device)
-        if self.has_inference_model and not self.inference_thread_only:
-            self.sync()
