@@ -10,7 +10,13 @@ pytest.importorskip("torch.nn", reason="the torch extra is not installed")
 import torch
 
 import aiotrainer.torch
-from aiotrainer.torch.demo import SyntheticImages, TinyVAE, VAETrainer, vae_model
+from aiotrainer.torch.demo import (
+    SyntheticImages,
+    SyntheticImageSource,
+    TinyVAE,
+    VAETrainer,
+    vae_model,
+)
 
 PAMIQ_NAMES = {
     "TorchTrainingModel",
@@ -73,11 +79,21 @@ class TestVAE:
             ({"steps": 0}, ValueError, "steps must be an int >= 1, got 0"),
             ({"lr": 0}, ValueError, "lr must be a number > 0, got 0"),
             ({"batch_size": -1}, ValueError, "min_buffer_size"),
+            ({"num_threads": 0}, ValueError, "num_threads must be an int >= 1 or None"),
         ],
-        ids=["steps", "lr", "batch"],
+        ids=["steps", "lr", "batch", "threads"],
     )
     def test_trainer_refuses(
         self, kwargs: dict[str, Any], error: type[Exception], match: str
     ) -> None:
         with pytest.raises(error, match=match):
             VAETrainer(**kwargs)
+
+
+def test_image_source_draws_images_and_checks_its_rate() -> None:
+    source = SyntheticImageSource(rate=100, size=5, seed=3)
+    assert torch.equal(source.sample(), SyntheticImages(size=5, seed=3).sample())
+    with pytest.raises(ValueError, match="rate must be a finite number > 0, got 0"):
+        SyntheticImageSource(rate=0)
+    with pytest.raises(ValueError, match="size must be an int >= 4, got 2"):
+        SyntheticImageSource(size=2)

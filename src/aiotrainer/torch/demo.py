@@ -13,10 +13,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..demo.sources import SyntheticSource
 from .model import TorchTrainingModel
 from .trainer import OptimizersSetup, TorchTrainer
 
-__all__ = ["SyntheticImages", "TinyVAE", "VAETrainer", "vae_model"]
+__all__ = [
+    "SyntheticImageSource",
+    "SyntheticImages",
+    "TinyVAE",
+    "VAETrainer",
+    "vae_model",
+]
 
 
 class SyntheticImages:
@@ -68,6 +75,33 @@ class SyntheticImages:
     def batch(self, n: int) -> torch.Tensor:
         """``n`` images stacked to ``(n, size * size)``."""
         return torch.stack([self.sample() for _ in range(n)])
+
+
+class SyntheticImageSource(SyntheticSource):
+    """The daemon's source of :class:`SyntheticImages`: ``rate`` images a second.
+
+    :param rate: images per second, > 0.
+    :param size: the image side in pixels, >= 4.
+    :param noise: the pixel noise's standard deviation.
+    :param seed: the random seed.
+    :param tick: seconds between batches, > 0.
+    :raises ValueError: for a bad rate, tick, size or noise.
+    """
+
+    def __init__(
+        self,
+        rate: float = 2000.0,
+        size: int = 8,
+        noise: float = 0.05,
+        seed: int = 0,
+        tick: float = 0.01,
+    ) -> None:
+        super().__init__(rate=rate, seed=seed, tick=tick)
+        self.images = SyntheticImages(size, noise, seed)
+
+    def sample(self) -> torch.Tensor:
+        """The next image."""
+        return self.images.sample()
 
 
 class TinyVAE(nn.Module):
@@ -133,6 +167,10 @@ class VAETrainer(TorchTrainer):
     :param steps: optimizer steps per run.
     :param lr: Adam's learning rate.
     :param seed: seeds the mini-batch sampling.
+    :param num_threads: torch's intra-op threads, set for the whole process at
+        each run's setup: a model this small runs fastest on one, and more only
+        contend for the cores with the agent and the event loop; ``None`` leaves
+        torch's setting alone.
     """
 
     def __init__(
@@ -144,6 +182,7 @@ class VAETrainer(TorchTrainer):
         steps: int = 8,
         lr: float = 2e-3,
         seed: int = 0,
+        num_threads: int | None = 1,
     ) -> None:
         super().__init__(
             data_user, min_buffer_size=batch_size, min_new_data_count=batch_size
@@ -152,14 +191,35 @@ class VAETrainer(TorchTrainer):
             raise ValueError(f"steps must be an int >= 1, got {steps!r}")
         if not isinstance(lr, int | float) or not lr > 0:
             raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        if num_threads is not None and (
+            isinstance(num_threads, bool)
+            or not isinstance(num_threads, int)
+            or num_threads < 1
+        ):
+            raise ValueError(
+                f"num_threads must be an int >= 1 or None, got {num_threads!r}"
+            )
         self.data_user_name, self.model_name = data_user, model
         self.batch_size, self.steps, self.lr = batch_size, steps, float(lr)
-        self.last_loss = math.nan
+        self.num_threads = num_threads
+        self.last_loss = self.last_error = math.nan
         self._gen = torch.Generator().manual_seed(seed)
 
     def on_training_models_attached(self) -> None:
         """Retrieve the VAE (synced after each run)."""
         self.vae = self.get_torch_training_model(self.model_name, TinyVAE)
+
+    def metrics(self) -> dict[str, float]:
+        """What the daemon's progress display shows: the last run's mean loss and
+        the squared error per image of the mean-latent reconstruction (what the
+        agent computes) on its last batch."""
+        return {"loss": self.last_loss, "error": self.last_error}
+
+    def setup(self) -> None:
+        """Set torch's threads (see ``num_threads``), then make the optimizer."""
+        if self.num_threads is not None and torch.get_num_threads() != self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        super().setup()
 
     def create_optimizers(self) -> OptimizersSetup:
         """One Adam over the VAE's parameters."""
@@ -179,3 +239,6 @@ class VAETrainer(TorchTrainer):
             optimizer.step()
             total += float(loss.detach())
         self.last_loss = total / self.steps
+        with torch.no_grad():
+            recon = self.vae.model.reconstruct(x)
+            self.last_error = float((recon - x).pow(2).sum(1).mean())
