@@ -68,6 +68,19 @@ class TestBuildService:
         params = inspect.signature(TrainerService).parameters
         assert set(kwargs) <= set(params)
 
+    def test_the_clock_runs_at_the_configured_scale(self) -> None:
+        import aiotrainer.time
+
+        clock = aiotrainer.time.get_global_time_controller()
+        assert clock.get_time_scale() == 1.0
+        _config(clock={"time_scale": 4.0}).build_service()
+        assert clock.get_time_scale() == 4.0  # the conftest fixture resets it
+
+    @pytest.mark.parametrize("scale", [0, -1, "fast"], ids=["zero", "negative", "str"])
+    def test_a_bad_time_scale_is_refused(self, scale: object) -> None:
+        with pytest.raises(ValueError, match="time_scale"):
+            _config(clock={"time_scale": scale})
+
     def test_a_condition_is_built_and_passed(self) -> None:
         config = _config(
             trainers={

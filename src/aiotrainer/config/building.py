@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.buffer import DataBuffer
 from ..model.interface import TrainingModel
+from ..time import get_global_time_controller
 from ..trainer.base import Trainer
 from ..trainer.conditions import Condition
 from .errors import ConfigError
@@ -143,6 +144,8 @@ def build_service(config: ServiceConfig) -> TrainerService:
         )
     if problems:
         raise ConfigError(problems)
+    # the clock is process-wide, as in pamiq-core; its scale is set as launch() does
+    get_global_time_controller().set_time_scale(config.clock.time_scale)
     try:
         return TrainerService(models, buffers, trainers, **config.service_kwargs())
     except (TypeError, ValueError, KeyError) as exc:

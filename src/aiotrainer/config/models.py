@@ -258,6 +258,16 @@ class LoggingConfig(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class ClockConfig(_Section):
+    """pamiq-core's clock (:mod:`aiotrainer.time`), as its ``LaunchConfig`` sets it."""
+
+    time_scale: PositiveSeconds = Field(
+        default=1.0,
+        description="how fast the clock runs against real time: 10.0 makes every "
+        "timestamp, interval and deadline read by the clock pass 10 times faster",
+    )
+
+
 class RunConfig(_Section):
     """How a daemon run ends by itself, and what it shows."""
 
@@ -291,6 +301,7 @@ class ServiceConfig(_Section):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    clock: ClockConfig = Field(default_factory=ClockConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
