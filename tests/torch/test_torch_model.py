@@ -217,6 +217,53 @@ class TestSync:
         with model.inference_model.unwrap() as now:
             assert now is held and bool((now.weight == 5.0).all())
 
+    def test_a_sync_waiting_for_a_slow_call_never_holds_up_other_calls(self) -> None:
+        release = threading.Event()
+        entered = threading.Event()
+
+        def procedure(module: nn.Module, slow: bool) -> float:
+            if slow:
+                entered.set()
+                assert release.wait(JOIN)
+            return float(module.weight[0, 0])
+
+        net = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            net.weight.fill_(0.0)
+        model = TorchTrainingModel(net, inference_procedure=procedure)
+        agent = model.inference_model
+        results: list[float] = []
+        slow = threading.Thread(target=lambda: results.append(agent(True)))
+        slow.start()
+        assert entered.wait(JOIN)  # a call holds the first copy
+        with torch.no_grad():
+            model.model.weight.fill_(1.0)
+        model.sync()  # fills the second copy: no wait
+        with torch.no_grad():
+            model.model.weight.fill_(2.0)
+        second = threading.Thread(target=model.sync)  # needs the first copy back
+        second.start()
+        for _ in range(100):  # meanwhile the agent's other calls go straight on
+            assert agent(False) == 1.0
+        assert second.is_alive()
+        release.set()
+        slow.join(JOIN)
+        second.join(JOIN)
+        assert not slow.is_alive() and not second.is_alive()
+        assert results == [0.0]  # the slow call kept its copy throughout
+        assert agent(False) == 2.0
+
+    def test_a_failing_call_gives_its_copy_back(self) -> None:
+        def procedure(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            raise ValueError("bad input")
+
+        model = TorchTrainingModel(nn.Linear(2, 2), inference_procedure=procedure)
+        for _ in range(2):  # both copies
+            with pytest.raises(ValueError, match="bad input"):
+                model.inference_model(torch.ones(2))
+            model.sync()  # would wait forever for a copy still counted as in use
+        model.sync()
+
     def test_sync_across_devices_copies_tensor_by_tensor(self) -> None:
         # "meta" stands in for a second device on a machine without a GPU.
         model = TorchTrainingModel(mlp(), inference_device="meta")
