@@ -45,6 +45,7 @@ __all__ = [
     "next_event",
     "park_until",
     "steps",
+    "wait_thread_event",
 ]
 
 DEADLINE = 5.0
@@ -368,3 +369,14 @@ async def next_event(
             if event.kind is kind and (trainer is None or event.trainer == trainer):
                 return event
     raise AssertionError(f"the stream ended before a {kind} event")
+
+
+async def wait_thread_event(event: threading.Event, within: float = DEADLINE) -> None:
+    """Await a ``threading.Event`` that another thread sets: bounded, and
+    cancellable (a cancellation leaves the helper thread to end by itself
+    within ``within``, unlike a plain ``to_thread.run_sync(event.wait)``).
+
+    :raises TimeoutError: after ``within`` seconds.
+    """
+    if not await anyio.to_thread.run_sync(event.wait, within, abandon_on_cancel=True):
+        raise TimeoutError(f"the event was not set within {within} s")

@@ -16,6 +16,7 @@ from aiotrainer import (
     TrainerService,
     TrainerState,
 )
+from helpers import wait_thread_event
 
 
 class Hooked(Trainer):
@@ -81,7 +82,7 @@ async def test_retry_runs_again_on_the_same_data() -> None:
             collector = service.data_collectors.acquire("data")
             for i in range(4):
                 collector.collect(i)
-            await anyio.to_thread.run_sync(trainer.done.wait)
+            await wait_thread_event(trainer.done)
     # no new data came: the retry used the batch the failed run took
     assert trainer.seen == [[0, 1, 2, 3], [0, 1, 2, 3]]
     status = service.status().trainers["t"]
@@ -117,7 +118,7 @@ async def test_a_run_that_outlives_shutdown_is_counted_in_status() -> None:
     try:
         with anyio.fail_after(5):
             async with service:
-                await anyio.to_thread.run_sync(trainer.started.wait)
+                await wait_thread_event(trainer.started)
         assert service.status().abandoned_runs == 1
     finally:
         release.set()

@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Mapping
 from numbers import Real
+from typing import Any
 
-__all__ = ["check_component_name", "check_int", "check_probability", "check_seconds"]
+__all__ = [
+    "MAX_ITEMS",
+    "check_component_name",
+    "check_distinct",
+    "check_int",
+    "check_named",
+    "check_probability",
+    "check_seconds",
+]
+
+MAX_ITEMS = sys.maxsize
+"""The largest item count a buffer or queue bound may have (a deque's limit)."""
 
 
 def check_int(
-    name: str, value: object, *, minimum: int = 0, optional: bool = False
+    name: str,
+    value: object,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    optional: bool = False,
 ) -> int | None:
-    """Return ``value`` if it is an ``int`` >= ``minimum`` (or ``None`` when allowed).
+    """Return ``value`` if it is an ``int`` in [``minimum``, ``maximum``] (or
+    ``None`` when allowed).
 
     :raises TypeError: for a non-int (``bool`` included).
-    :raises ValueError: for an int below ``minimum``.
+    :raises ValueError: for an int below ``minimum`` or above ``maximum``.
     """
     if value is None and optional:
         return None
@@ -23,6 +43,8 @@ def check_int(
         raise TypeError(f"{name} must be {expected}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return value
 
 
@@ -76,3 +98,44 @@ def check_component_name(kind: str, name: object) -> str:
             f"'\\' or NUL and no leading '.', got {name!r}"
         )
     return name
+
+
+def check_distinct(kind: str, named: Mapping[str, object]) -> None:
+    """Refuse one object registered under two names.
+
+    Two names for one model let two trainers run ``train()`` on it at once (each
+    name has its own lock); one buffer under two names is fed and counted twice.
+
+    :raises ValueError: naming both names.
+    """
+    seen: dict[int, str] = {}
+    for name, item in named.items():
+        first = seen.setdefault(id(item), name)
+        if first != name:
+            raise ValueError(
+                f"the same {kind} object is registered as {first!r} and {name!r}; "
+                f"expected one object per name"
+            )
+
+
+def check_named(kind: str, value: object, item_type: type) -> dict[str, Any]:
+    """Return ``value`` as a dict if it maps non-empty str names to ``item_type``.
+
+    :raises TypeError: for a non-mapping, a bad name, or an item of another type.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{kind} must be a mapping of name -> {item_type.__name__}, "
+            f"got {type(value).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{kind}: names must be non-empty strings, got {name!r}")
+        if not isinstance(item, item_type):
+            raise TypeError(
+                f"{kind}[{name!r}] must be a {item_type.__name__}, "
+                f"got {type(item).__name__}: {item!r}"
+            )
+        out[name] = item
+    return out

@@ -236,7 +236,7 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
     if not state_dir.is_dir():
         _error(f"{str(state_dir)!r} is not a directory")
         return 2
-    store = CheckpointStore(state_dir)
+    store = CheckpointStore(state_dir, read_only=True)  # never writes, nor cleans
     status = 0
     for checkpoint in store.list():
         verdict = "listed"

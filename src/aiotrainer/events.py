@@ -29,7 +29,10 @@ class EventKind(enum.StrEnum):
     SAVED = "saved"
     """A checkpoint was written (``path``; ``duration``: the whole save)."""
     SAVE_FAILED = "save_failed"
-    """A checkpoint could not be written (``error``); the service goes on."""
+    """A checkpoint could not be written (``error`` says why)."""
+    SAVE_SKIPPED = "save_skipped"
+    """A checkpoint was not attempted, to keep what is saved sound (``error``
+    says why, e.g. a run abandoned at shutdown still holds its models)."""
     SERVICE_STARTED = "service_started"
     """The service is running; it comes before any trainer's event."""
     SERVICE_STOPPING = "service_stopping"

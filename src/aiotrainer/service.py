@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import anyio
-import anyio.to_thread
 from anyio.abc import TaskStatus
 
 from . import time as _clock
-from ._validate import check_seconds
+from ._validate import check_distinct, check_named, check_seconds
 from .data.buffer import DataBuffer
 from .data.dicts import DataCollectorsDict, DataUsersDict
-from .errors import format_choices
 from .events import EventHub, EventKind, EventStream, ServiceEvent
 from .model.dicts import InferenceModelsDict, TrainingModelsDict
 from .model.interface import TrainingModel
+from .scheduler._housekeeping import Housekeeping
+from .scheduler.control import PauseControl
 from .scheduler.errors import ServiceStateError, TrainerFailedError
 from .scheduler.executor import Executor, LocalExecutor
 from .scheduler.pause_gate import PauseGate
 from .scheduler.policy import ErrorPolicy
-from .scheduler.scheduler import Scheduler, never_run_status
+from .scheduler.scheduler import Scheduler, is_interrupt, never_run_status
 from .state.checkpointing import Checkpointer, CheckpointOptions
 from .state.restore import RestoreReport
 from .state.store import CheckpointStore
@@ -41,30 +42,9 @@ from .trainer.dicts import TrainersDict
 
 __all__ = ["TrainerService"]
 
-T = TypeVar("T")
-
 logger = logging.getLogger("aiotrainer.service")
 
 PolicySpec = ErrorPolicy | str
-
-
-def _named(kind: str, value: object, item_type: type) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(
-            f"{kind} must be a mapping of name -> {item_type.__name__}, "
-            f"got {type(value).__name__}"
-        )
-    out: dict[str, Any] = {}
-    for name, item in value.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{kind}: names must be non-empty strings, got {name!r}")
-        if not isinstance(item, item_type):
-            raise TypeError(
-                f"{kind}[{name!r}] must be a {item_type.__name__}, "
-                f"got {type(item).__name__}: {item!r}"
-            )
-        out[name] = item
-    return out
 
 
 def _with_message(exc: Exception, message: str) -> Exception:
@@ -87,6 +67,11 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         else:
             out.append(exc)
     return out
+
+
+class _Interrupted(Exception):
+    """Stands in for a trainer's KeyboardInterrupt / SystemExit inside the task
+    group (which it cancels, body included) until ``__aexit__`` re-raises it."""
 
 
 class TrainerService:
@@ -123,10 +108,14 @@ class TrainerService:
     :param keep_every: with ``keep_last``, also keep every M-th checkpoint.
     :param resume_from: ``"latest"`` (a fresh start if there is none yet), a
         checkpoint name in ``state_dir``, or a path: loaded before the first run.
-    :param strict: refuse a checkpoint that does not match the service exactly;
-        with ``False``, load what matches and report the rest in the log.
+    :param strict: refuse a checkpoint that does not match the service exactly
+        (a buffer too small for the items saved included); with ``False``, load
+        what matches and report the rest in the log and :attr:`restore_report`.
+    :param save_timeout: seconds the final checkpoint may take; one that takes
+        longer is reported as failed (log, ``save_failed`` event, status).
     :raises TypeError: for arguments of the wrong type.
-    :raises ValueError: for bad values, e.g. ``max_workers < 1``.
+    :raises ValueError: for bad values, e.g. ``max_workers < 1``, or one model
+        or buffer object under two names.
     :raises KeyError: for a trainer condition naming an unknown data user.
     """
 
@@ -148,10 +137,13 @@ class TrainerService:
         keep_every: int | None = None,
         resume_from: str | os.PathLike[str] | None = None,
         strict: bool = True,
+        save_timeout: float = 60.0,
     ) -> None:
-        model_map = _named("models", models or {}, TrainingModel)
-        buffer_map = _named("buffers", buffers or {}, DataBuffer)
-        trainer_map = _named("trainers", trainers or {}, Trainer)
+        model_map = check_named("models", models or {}, TrainingModel)
+        buffer_map = check_named("buffers", buffers or {}, DataBuffer)
+        trainer_map = check_named("trainers", trainers or {}, Trainer)
+        check_distinct("model", model_map)
+        check_distinct("buffer", buffer_map)
         if not trainer_map:
             logger.warning(
                 "TrainerService created without trainers: nothing will train"
@@ -166,7 +158,7 @@ class TrainerService:
         elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement Executor, got {executor!r}")
         self._executor = executor
-        self._policies = self._coerce_policies(on_error, trainer_map)
+        self._policies = ErrorPolicy.for_trainers(on_error, trainer_map)
 
         self.training_models = TrainingModelsDict(model_map)
         """The training models, by name (the trainers' side)."""
@@ -185,6 +177,15 @@ class TrainerService:
                 raise _with_message(exc, f"trainer {name!r}: {message}") from exc
 
         self._hub = EventHub()
+        self._housekeeping = Housekeeping(lambda error: self._fatal("", error))
+        self._control = PauseControl(
+            self.trainers,
+            in_thread=self._housekeeping.run,
+            emit=self._hub.emit,
+            get_state=lambda: self._state,
+            set_state=self._set_state,
+            pause_clock=self._pause_clock,
+        )
         self._checkpoints = Checkpointer(
             CheckpointOptions(
                 state_dir=state_dir,
@@ -194,44 +195,26 @@ class TrainerService:
                 keep_every=keep_every,
                 resume_from=resume_from,
                 strict=strict,
+                save_timeout=save_timeout,
             ),
             models=self.training_models,
             data_users=self.data_users,
             trainers=self.trainers,
-            in_thread=self._in_thread,
-            quiesced=self._quiesced,
+            in_thread=self._housekeeping.run,
+            quiesced=self._control.quiesced,
             emit=self._hub.emit,
         )
         self._periodic: anyio.CancelScope | None = None
         self._restore_cancel_timeout: float | None = None
         self._state = ServiceState.CREATED
-        self._housekeeping: anyio.CapacityLimiter | None = None
         self._stack: AsyncExitStack | None = None
-        self._gate: PauseGate | None = None
         self._scheduler: Scheduler | None = None
         self._stop_requested: anyio.Event | None = None
         self._stopped: anyio.Event | None = None
-        self._transition = anyio.Lock()
         self._failure: TrainerFailedError | None = None
+        self._interrupt: BaseException | None = None
         self._started_at: float | None = None
         self._paused_clock = False
-
-    @staticmethod
-    def _coerce_policies(
-        spec: PolicySpec | Mapping[str, PolicySpec], trainers: Mapping[str, Trainer]
-    ) -> dict[str, ErrorPolicy]:
-        if isinstance(spec, Mapping):
-            unknown = set(spec) - set(trainers)
-            if unknown:
-                raise KeyError(
-                    f"on_error names unknown trainer(s) {sorted(unknown)}; expected "
-                    f"one of: {format_choices(trainers)}"
-                )
-            return {
-                name: ErrorPolicy.coerce(spec.get(name, "stop")) for name in trainers
-            }
-        policy = ErrorPolicy.coerce(spec)
-        return dict.fromkeys(trainers, policy)
 
     # -- what the agent uses -----------------------------------------------------
 
@@ -250,6 +233,9 @@ class TrainerService:
         """The life-cycle state."""
         return self._state
 
+    def _set_state(self, state: ServiceState) -> None:
+        self._state = state
+
     # -- life cycle --------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -257,7 +243,18 @@ class TrainerService:
             raise ServiceStateError(
                 f"a TrainerService starts once; this one is {self._state.value}"
             )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise ServiceStateError(
+                "aiotrainer runs on asyncio (uvloop included) and no asyncio event "
+                "loop runs here (trio?); start it under asyncio.run() or "
+                "anyio.run(..., backend='asyncio')"
+            ) from None
         self._state = ServiceState.STARTING
+        # Made before anything awaits: a stop() from now on is never lost.
+        self._stop_requested = anyio.Event()
+        self._stopped = anyio.Event()
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
@@ -266,6 +263,8 @@ class TrainerService:
         except BaseException:
             await stack.__aexit__(None, None, None)
             self._state = ServiceState.STOPPED
+            self._stopped.set()
+            self._raise_interrupt()  # e.g. from a load_state() during the restore
             raise
         self._stack = stack
         return self
@@ -281,14 +280,25 @@ class TrainerService:
             return None
         self._request_stop()
         try:
-            return await stack.__aexit__(exc_type, exc, tb)
+            suppress = await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
+            self._raise_interrupt()
             # One error (the body's own, or a trainer's that stopped the service)
             # surfaces as itself, not wrapped in a group.
             leaves = _leaves(group)
             if len(leaves) == 1:
                 raise leaves[0] from leaves[0].__cause__
             raise
+        except BaseException:
+            self._raise_interrupt()
+            raise
+        self._raise_interrupt()
+        return suppress
+
+    def _raise_interrupt(self) -> None:
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            raise interrupt
 
     async def run_until_stopped(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -323,16 +333,21 @@ class TrainerService:
             self._stop_requested.set()
 
     def _fatal(self, name: str, error: BaseException) -> None:
-        if self._failure is None:
+        if is_interrupt(error):
+            # KeyboardInterrupt / SystemExit: raised from a task it would unwind
+            # the event loop itself, skipping the shutdown; __aexit__ re-raises it
+            # once the service has stopped in order.
+            if self._interrupt is None:
+                self._interrupt = error
+        elif self._failure is None:
             failure = TrainerFailedError(name, error)
             failure.__cause__ = error
             self._failure = failure
         self._request_stop()
 
     async def _serve(self, *, task_status: TaskStatus[None]) -> None:
-        self._stop_requested = anyio.Event()
-        self._stopped = anyio.Event()
-        self._gate = gate = PauseGate()
+        assert self._stop_requested is not None and self._stopped is not None
+        gate = PauseGate()
         scheduler = self._scheduler = Scheduler(
             self.trainers,
             self.data_users,
@@ -343,6 +358,7 @@ class TrainerService:
             on_fatal=self._fatal,
             recheck_interval=self._recheck_interval,
         )
+        self._control.bind(gate, scheduler)
         try:
             await self._checkpoints.open()
             async with anyio.create_task_group() as tg:
@@ -374,13 +390,14 @@ class TrainerService:
             # failed must not write its fresh state over what it failed to load.
             if self._checkpoints.saves_on_shutdown and self._started_at:
                 with anyio.CancelScope(shield=True):
-                    with anyio.move_on_after(self._shutdown_timeout):
-                        await self._checkpoints.save_final()
+                    await self._checkpoints.save_final(scheduler.still_running())
             self._pause_clock(False)  # a stopped service holds no clock still
             self._state = ServiceState.STOPPED
             self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPED))
             self._hub.close()
             self._stopped.set()
+        if self._interrupt is not None:
+            raise _Interrupted  # ends the body; __aexit__ raises the interrupt
         if self._failure is not None:
             raise self._failure
 
@@ -434,39 +451,7 @@ class TrainerService:
         """What the start-up restore loaded and left out, if it ran."""
         return self._checkpoints.restore_report
 
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
-        """Run our own blocking work (disk I/O, pause hooks) in a worker thread.
-
-        Its own small limiter, apart from the trainers' pool: a pause hook must
-        run even while every trainer worker is parked.
-        """
-        if self._housekeeping is None:
-            self._housekeeping = anyio.CapacityLimiter(2)
-        return await anyio.to_thread.run_sync(fn, limiter=self._housekeeping)
-
-    @asynccontextmanager
-    async def _quiesced(self) -> AsyncIterator[None]:
-        """Hold trainers still (no run in flight but parked ones) for a capture."""
-        gate = self._gate
-        if gate is None or self._state is ServiceState.STOPPED:
-            yield  # nothing runs any more
-            return
-        if self._state is ServiceState.STOPPING:
-            # nothing new is dispatched; wait out the runs still finishing (the
-            # shutdown bounds them), so no model is captured mid-train()
-            await gate.wait_idle()
-            yield
-            return
-        async with self._transition:
-            paused_here = gate.pause_nowait()
-            try:
-                await gate.wait_quiescent()
-                yield
-            finally:
-                if paused_here:
-                    gate.resume()
-
-    async def save_state(self) -> Path:
+    async def save_state(self, *, timeout: float | None = None) -> Path:  # noqa: ASYNC109
         """Write a checkpoint of every model, buffer and trainer; return its path.
 
         Trainers are quiesced (as by :meth:`pause`) only while the state is copied
@@ -474,54 +459,40 @@ class TrainerService:
         into the next checkpoint. The disk writes run in a worker thread. The
         checkpoint is complete or invisible (see :class:`~aiotrainer.CheckpointStore`).
 
-        :raises ServiceStateError: without a ``state_dir``, or before start.
+        :param timeout: seconds to wait for the runs in flight to finish or park
+            before the capture (``None``: no bound).
+        :raises ServiceStateError: without a ``state_dir``, before start, or
+            after a refused restore.
+        :raises PauseTimeoutError: on timeout, naming the trainers still
+            running; nothing is saved and the trainers go on.
         :raises CheckpointSaveError: when the write fails (e.g. the disk is full);
             the service keeps running and status()/events() show the error.
         """
-        return await self._checkpoints.save()
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        return await self._checkpoints.save(within=timeout)
 
     # -- control -----------------------------------------------------------------
 
-    def _require_running(self, verb: str) -> PauseGate:
-        if self._gate is None or self._state in (
-            ServiceState.CREATED,
-            ServiceState.STARTING,
-        ):
-            raise ServiceStateError(
-                f"cannot {verb}: service not started; use 'async with TrainerService(...)'"
-            )
-        return self._gate
-
-    async def pause(self) -> None:
+    async def pause(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Pause: start no run, and return once every run in flight has finished or
         is parked at a :func:`~aiotrainer.pause_point`; then call ``on_paused()`` on
         each trainer (in a worker thread), and stop the clock
         (:mod:`aiotrainer.time`) as pamiq-core's launcher does. Idempotent; safe
         to call concurrently.
 
-        :raises ServiceStateError: before the service has started.
+        If an ``on_paused()`` raises, the trainers that already got it get
+        ``on_resumed()``, the service keeps running, and the error is raised.
+
+        :param timeout: seconds to wait for the runs in flight (``None``: no
+            bound). On timeout the pause is undone.
+        :raises PauseTimeoutError: on timeout, naming the trainers still running.
+        :raises ServiceStateError: before start or after stop, or when a
+            :meth:`resume` called the pending pause off.
         """
-        gate = self._require_running("pause")
-        async with self._transition:
-            if self._state is not ServiceState.RUNNING:
-                return
-            paused_here = gate.pause_nowait()
-            try:
-                await gate.wait_quiescent()
-                if self._state is not ServiceState.RUNNING:
-                    return  # shutdown began meanwhile: it owns the gate now
-                await self._in_thread(self.trainers.on_paused)
-            except BaseException:
-                # Cancelled, or an on_paused() raised: the pause did not happen.
-                # A gate left closed would hold every trainer while the state says
-                # running and resume() does nothing.
-                if paused_here:
-                    gate.resume()
-                raise
-            if self._state is ServiceState.RUNNING:
-                self._state = ServiceState.PAUSED
-                self._pause_clock(True)
-                self._hub.emit(ServiceEvent(EventKind.PAUSED))
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        await self._control.pause(timeout)
 
     def _pause_clock(self, pause: bool) -> None:
         """Pause or resume :mod:`aiotrainer.time` with the service, as pamiq-core's
@@ -535,24 +506,12 @@ class TrainerService:
 
     async def resume(self) -> None:
         """Resume after :meth:`pause`: restart the clock, call ``on_resumed()`` on
-        each trainer, then let runs start again. Idempotent; safe to call concurrently.
+        each trainer, then let runs start again; a :meth:`pause` still waiting for
+        runs is called off. Idempotent; safe to call concurrently.
 
-        :raises ServiceStateError: before the service has started.
+        :raises ServiceStateError: before start or after stop.
         """
-        gate = self._require_running("resume")
-        async with self._transition:
-            if self._state is not ServiceState.PAUSED:
-                return
-            self._pause_clock(False)
-            try:
-                await self._in_thread(self.trainers.on_resumed)
-            finally:
-                # An on_resumed() that raises must not keep the service paused
-                # for good: every later resume() would call it and fail again.
-                gate.resume()
-                if self._state is ServiceState.PAUSED:  # not stopping meanwhile
-                    self._state = ServiceState.RUNNING
-                    self._hub.emit(ServiceEvent(EventKind.RESUMED))
+        await self._control.resume()
 
     # -- inspection --------------------------------------------------------------
 
@@ -590,6 +549,9 @@ class TrainerService:
                 else str(self._checkpoints.last_checkpoint.path)
             ),
             last_save_error=self._checkpoints.last_save_error,
+            last_save_skipped=self._checkpoints.last_save_skipped,
+            saves_failed=self._checkpoints.saves_failed,
+            saves_skipped=self._checkpoints.saves_skipped,
         )
 
     def events(self, *, max_buffer: int = 1024) -> EventStream:

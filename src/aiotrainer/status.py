@@ -123,6 +123,12 @@ class ServiceStatus(_Model):
     last_checkpoint: str | None = None
     """The path of the last checkpoint saved, or restored at start."""
     last_save_error: str | None = None
-    """Why the last save failed; ``None`` once a save succeeds."""
+    """Why the last failed save failed (cleared by the next good one)."""
+    last_save_skipped: str | None = None
+    """Why the last skipped save was skipped (cleared by the next good one)."""
+    saves_failed: int = 0
+    """Saves that failed since the service was created (``save_failed`` events)."""
+    saves_skipped: int = 0
+    """Saves not attempted to keep what is saved sound (``save_skipped`` events)."""
     abandoned_runs: int = 0
     """Runs that outlived their cancellation bound; their threads ran on alone."""

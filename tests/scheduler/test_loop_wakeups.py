@@ -16,15 +16,29 @@ import anyio
 import pytest
 
 from aiotrainer import SequentialBuffer, Trainer, TrainerService
+from helpers import DEADLINE
 
 
 class Every64(Trainer):
     def __init__(self) -> None:
         super().__init__("buf", min_buffer_size=64, min_new_data_count=64)
         self.runs = 0
+        self._ran = threading.Condition()
 
     def train(self) -> None:
-        self.runs += 1
+        with self._ran:
+            self.runs += 1
+            self._ran.notify_all()
+
+    async def wait_runs(self, n: int) -> None:
+        """Await ``runs >= n``: bounded, cancellable, no polling."""
+
+        def wait() -> bool:
+            with self._ran:
+                return self._ran.wait_for(lambda: self.runs >= n, DEADLINE)
+
+        if not await anyio.to_thread.run_sync(wait, abandon_on_cancel=True):
+            raise TimeoutError(f"{self.runs} runs after {DEADLINE} s, expected {n}")
 
 
 def _count_threadsafe_calls(loop: asyncio.AbstractEventLoop) -> Counter[str]:
@@ -64,8 +78,8 @@ class TestWakeUps:
 
                 producer = threading.Thread(target=produce, name="producer")
                 producer.start()
-                await anyio.to_thread.run_sync(producer.join)
-                await anyio.sleep(0.2)  # let the last run finish
+                await anyio.to_thread.run_sync(producer.join, DEADLINE)
+                await trainer.wait_runs(8)
         # pamiq's rule counts items since the last run began, so 640 items make
         # 9 or 10 runs; each run's wait was ended by one producer wake-up (plus at
         # most one from a race between arming and collecting), not one per item
@@ -87,6 +101,6 @@ class TestWakeUps:
                 for i in range(640):
                     collector.collect(i)
                     if i % 64 == 63:
-                        await anyio.sleep(0.005)  # the trainer runs meanwhile
+                        await trainer.wait_runs((i + 1) // 64)
         assert trainer.runs >= 8
         assert calls[loop_thread] == 0

@@ -1,4 +1,5 @@
-"""Crash safety: a process saving checkpoints is SIGKILLed at random moments."""
+"""Crash safety: a process saving checkpoints is SIGKILLed at seeded points inside
+its saves."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,21 +16,50 @@ import pytest
 import aiotrainer
 from aiotrainer.state import CheckpointStore
 
-KILLS = 50
-
 # Saves checkpoints in a loop (no retention); prints each name once save() returned.
+# It SIGKILLs itself at a seeded point inside a save: right after the ``when``-th
+# call of one step of the store's protocol (or inside the state writer), so every
+# kill lands inside a save, at a known step, whatever the machine's speed.
 CHILD = """
-import os, sys
+import os, signal, sys, tempfile
 from pathlib import Path
-from aiotrainer.state import CheckpointStore
+from aiotrainer.state import CheckpointStore, _atomic
 
-store = CheckpointStore(sys.argv[1])
+root, seed, point, when = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+calls = 0
+
+def die_after(name, fn):
+    def step(*args, **kwargs):
+        global calls
+        result = fn(*args, **kwargs)
+        if name == point:
+            calls += 1
+            if calls == when:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return step
+
+tempfile.mkdtemp = die_after("mkdtemp", tempfile.mkdtemp)
+_atomic.sync_tree = die_after("sync_tree", _atomic.sync_tree)
+_atomic.write_new_file = die_after("manifest", _atomic.write_new_file)
+os.rename = die_after("rename", os.rename)
+fsync_dir, root_synced = _atomic.fsync_dir, die_after("fsync_root", lambda: None)
+
+def fsync_dir_then_die(path):
+    fsync_dir(path)
+    if Path(path) == Path(root).absolute():  # the rename made durable
+        root_synced()
+
+_atomic.fsync_dir = fsync_dir_then_die
+
+store = CheckpointStore(root)
 print("ready", flush=True)
-rng = __import__("random").Random(int(sys.argv[2]))
+rng = __import__("random").Random(seed)
 step = 0
 
 def write(directory: Path) -> None:
     (directory / "model.bin").write_bytes(os.urandom(rng.randrange(1, 256 * 1024)))
+    die_after("write", lambda: None)()
     (directory / "trainer").mkdir()
     (directory / "trainer" / "state.txt").write_text(str(step))
     (directory / "trainer" / "buffer.bin").write_bytes(os.urandom(rng.randrange(4096)))
@@ -40,6 +69,12 @@ while True:
     checkpoint = store.save(write, metadata={"step": step})
     print(checkpoint.name, flush=True)
 """
+
+#: Where the child dies, in the order a save takes them. Before the rename, a
+#: kill leaves the save's temporary directory; from the rename on, a checkpoint.
+POINTS = ("mkdtemp", "write", "sync_tree", "manifest", "rename", "fsync_root")
+BEFORE_RENAME = frozenset(POINTS[:4])
+KILLS = 4 * len(POINTS)
 
 NAME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{6}Z")
 
@@ -51,41 +86,44 @@ def child_env() -> dict[str, str]:
 
 
 @pytest.mark.timeout(120)
-def test_checkpoints_survive_sigkill_at_random_moments(tmp_path: Path) -> None:
+def test_checkpoints_survive_sigkill_inside_saves(tmp_path: Path) -> None:
     root = tmp_path / "checkpoints"
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     env = child_env()
     reported: set[str] = set()
     verified: set[str] = set()
-    mid_save = 0  # kills that left a save's temporary directory behind
-    started = time.monotonic()
 
     for kill in range(KILLS):
-        context = f"seed {seed}, kill {kill}"
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(root), str(rng.randrange(2**32))],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        point = POINTS[kill % len(POINTS)]
+        when = rng.randrange(1, 4)  # in the first, second or third save
+        context = f"seed {seed}, kill {kill} after {point} #{when}"
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(root),
+                str(rng.randrange(2**32)),
+                point,
+                str(when),
+            ],
+            capture_output=True,
             env=env,
+            timeout=60,
+            check=False,
         )
-        try:
-            assert child.stdout is not None
-            ready = child.stdout.readline()
-            if ready == b"ready\n":
-                # Mostly mid-save; now and then before the first one.
-                time.sleep(rng.uniform(0, 0.06))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            out, err = child.communicate(timeout=30)
-        assert ready == b"ready\n", (context, err.decode(errors="replace")[-2000:])
-        assert child.returncode == -signal.SIGKILL, context
+        out, err = child.stdout, child.stderr
+        assert child.returncode == -signal.SIGKILL, (context, err.decode()[-2000:])
+        lines = out.decode().split("\n")
+        assert lines[0] == "ready", context
         # a line without its newline was cut by the kill: not reported
-        lines = out.decode().split("\n")[:-1]
+        lines = lines[1:-1]
         assert all(NAME.fullmatch(line) for line in lines), (context, lines)
         reported.update(lines)
 
-        mid_save += any(n.startswith(".tmp-") for n in os.listdir(root))
+        left = [n for n in os.listdir(root) if n.startswith(".tmp-")]
+        assert bool(left) == (point in BEFORE_RENAME), (context, left)
         store = CheckpointStore(root)  # removes the killed save's temporary directory
 
         on_disk = set(os.listdir(root))
@@ -108,5 +146,3 @@ def test_checkpoints_survive_sigkill_at_random_moments(tmp_path: Path) -> None:
                 verified.add(checkpoint.name)
 
     assert len(reported) > 0
-    assert mid_save > 0, f"seed {seed}: no kill landed in the middle of a save"
-    assert time.monotonic() - started < 110

@@ -54,11 +54,10 @@ class TestStoreRetention:
             store.save(write)
         assert sequences(store) == [4, 8, 12, 13]
 
-    def test_keep_every_alone_keeps_everything(self, tmp_path: Path) -> None:
-        store = CheckpointStore(tmp_path, keep_every=3)
-        for _ in range(5):
-            store.save(write)
-        assert sequences(store) == [1, 2, 3, 4, 5]
+    def test_keep_every_without_keep_last_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="keep_every=3 needs keep_last"):
+            CheckpointStore(tmp_path, keep_every=3)
+        assert list(tmp_path.iterdir()) == []
 
     def test_sequence_survives_a_new_store_on_the_same_root(
         self, tmp_path: Path
@@ -103,13 +102,12 @@ class TestRetentionPolicy:
         ("keep_last", "keep_every", "kept"),
         [
             (None, None, [1, 2, 3, 4, 5, 6, 7]),
-            (None, 2, [1, 2, 3, 4, 5, 6, 7]),
             (3, None, [5, 6, 7]),
             (2, 3, [3, 6, 7]),
             (1, 1, [1, 2, 3, 4, 5, 6, 7]),
             (10, None, [1, 2, 3, 4, 5, 6, 7]),
         ],
-        ids=["all", "every-alone", "last3", "last2-every3", "every1", "more-than-all"],
+        ids=["all", "last3", "last2-every3", "every1", "more-than-all"],
     )
     def test_expired(
         self, keep_last: int | None, keep_every: int | None, kept: list[int]

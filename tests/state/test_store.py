@@ -25,6 +25,7 @@ from aiotrainer.state import (
     CorruptCheckpointError,
     StateRootError,
 )
+from aiotrainer.state.store import mark_temporary
 
 FILES = {"model.bin": bytes(range(256)) * 8, "trainer/state.txt": b"42\n"}
 
@@ -556,17 +557,19 @@ class TestStaleTemporaryDirectories:
         CheckpointStore(root)
         stale = root / ".tmp-2026-01-01T00-00-00.000000Z-abcd"
         (stale / "trainer").mkdir(parents=True)
+        mark_temporary(stale)
         (stale / "trainer" / "weights.bin").write_bytes(b"partial")
-        (root / ".tmp-other").mkdir()
+        (root / ".tmp-other").mkdir()  # not marked: not ours
 
         store = CheckpointStore(root)
 
-        assert entries(store.root) == []
+        assert entries(store.root) == [".tmp-other"]
 
     def test_clean_stale_reports_what_it_removed(self, store: CheckpointStore) -> None:
         saved = store.save(writer())
         stale = store.root / ".tmp-crashed"
         stale.mkdir()
+        mark_temporary(stale)
         (store.root / ".tmp-not-a-dir").write_text("left alone")
 
         assert store.clean_stale() == [stale]
@@ -577,6 +580,7 @@ class TestStaleTemporaryDirectories:
         # A live save holds a lock on its temporary directory; a crashed one does not.
         live = store.root / ".tmp-live"
         live.mkdir()
+        mark_temporary(live)
         fd = os.open(live, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

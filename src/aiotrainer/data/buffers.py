@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._validate import check_int, check_probability
+from .._validate import MAX_ITEMS, check_int, check_probability
 from .buffer import DataBuffer
 
 __all__ = [
@@ -37,7 +37,7 @@ class SequentialBuffer(DataBuffer[T, list[T]]):
     """
 
     def __init__(self, max_size: int) -> None:
-        size = check_int("max_size", max_size, minimum=1)
+        size = check_int("max_size", max_size, minimum=1, maximum=MAX_ITEMS)
         assert size is not None
         super().__init__(max_queue_size=size)
         self._max_size = size
@@ -103,7 +103,7 @@ class RandomReplacementBuffer(DataBuffer[T, list[T]]):
         *,
         rng: random.Random | None = None,
     ) -> None:
-        size = check_int("max_size", max_size, minimum=1)
+        size = check_int("max_size", max_size, minimum=1, maximum=MAX_ITEMS)
         assert size is not None
         if replace_probability is not None and expected_survival_length is not None:
             raise ValueError(
@@ -132,7 +132,15 @@ class RandomReplacementBuffer(DataBuffer[T, list[T]]):
             )
         # Items that arrive faster than update() runs only matter up to the number
         # that can still land in the buffer: max_size / p of them (pamiq-core's bound).
-        queue = size if p == 0.0 else max(size, int(size / p))
+        bound = size if p == 0.0 else size / p
+        if bound > MAX_ITEMS:
+            raise ValueError(
+                f"replace_probability={p!r} with max_size={size} makes the collector "
+                f"queue bound max_size / replace_probability = {bound:.3g} items; "
+                f"expected replace_probability >= {size / MAX_ITEMS:.3g} (a bound "
+                f"<= {MAX_ITEMS})"
+            )
+        queue = max(size, int(bound))
         super().__init__(max_queue_size=queue)
         self._max_size = size
         self._replace_probability = p

@@ -1,6 +1,6 @@
 """The engine: pause gate, scheduler, executors, error policies."""
 
-from .errors import ServiceStateError, TrainerFailedError
+from .errors import PauseTimeoutError, ServiceStateError, TrainerFailedError
 from .executor import Executor, LocalExecutor
 from .pause_gate import PauseGate, PauseGateStatistics, pause_point
 from .policy import ErrorPolicy
@@ -12,6 +12,7 @@ __all__ = [
     "LocalExecutor",
     "PauseGate",
     "PauseGateStatistics",
+    "PauseTimeoutError",
     "Scheduler",
     "ServiceStateError",
     "TrainerFailedError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import AiotrainerError
 
-__all__ = ["ServiceStateError", "TrainerFailedError"]
+__all__ = ["PauseTimeoutError", "ServiceStateError", "TrainerFailedError"]
 
 
 class TrainerFailedError(AiotrainerError, RuntimeError):
@@ -26,3 +26,22 @@ class TrainerFailedError(AiotrainerError, RuntimeError):
 
 class ServiceStateError(AiotrainerError, RuntimeError):
     """A service method was called in a state that does not allow it."""
+
+
+class PauseTimeoutError(AiotrainerError, TimeoutError):
+    """Runs were still in flight (not parked) when a pause or a save's capture
+    ran out of time; the pause was undone.
+
+    :param timeout: the bound, in seconds.
+    :param running: the trainers still running.
+    """
+
+    def __init__(self, timeout: float | None, running: list[str]) -> None:
+        self.timeout = timeout
+        self.running = running
+        names = ", ".join(map(repr, running)) or "none (they ended meanwhile)"
+        super().__init__(
+            f"runs still in flight after {timeout} s; trainers still running: "
+            f"{names}. The pause was undone; call pause_point() between the "
+            "steps of a long train() so that a pause takes effect inside it"
+        )

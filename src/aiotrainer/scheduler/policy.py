@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from .._validate import check_int, check_seconds
+from ..errors import format_choices
 
 __all__ = ["ErrorAction", "ErrorPolicy"]
 
@@ -25,7 +27,8 @@ class ErrorPolicy:
       then ``exhausted`` decides (``"stop"`` or ``"disable"``).
     - ``"disable"``: park the trainer; the error stays visible in ``status()``.
 
-    :raises ValueError: for an unknown action or a negative number.
+    :raises ValueError: for an unknown action, a negative number, or
+        ``max_backoff < backoff``.
     """
 
     action: ErrorAction = "stop"
@@ -52,6 +55,11 @@ class ErrorPolicy:
         check_int("max_retries", self.max_retries, minimum=0)
         check_seconds("backoff", self.backoff)
         check_seconds("max_backoff", self.max_backoff)
+        if self.max_backoff < self.backoff:
+            raise ValueError(
+                f"max_backoff must be >= backoff ({self.backoff!r}), "
+                f"got {self.max_backoff!r}"
+            )
 
     @classmethod
     def coerce(cls, value: ErrorPolicy | str) -> ErrorPolicy:
@@ -67,6 +75,29 @@ class ErrorPolicy:
             f"an error policy must be 'stop', 'retry', 'disable' or an ErrorPolicy, "
             f"got {value!r}"
         )
+
+    @classmethod
+    def for_trainers(
+        cls,
+        spec: ErrorPolicy | str | Mapping[str, ErrorPolicy | str],
+        trainers: Iterable[str],
+    ) -> dict[str, ErrorPolicy]:
+        """Each trainer's policy: one for all, or a mapping name -> policy in
+        which trainers not named get ``"stop"``.
+
+        :raises KeyError: for a mapping that names an unknown trainer.
+        :raises TypeError: see :meth:`coerce`.
+        """
+        names = list(trainers)
+        if isinstance(spec, Mapping):
+            unknown = set(spec) - set(names)
+            if unknown:
+                raise KeyError(
+                    f"on_error names unknown trainer(s) {sorted(unknown)}; expected "
+                    f"one of: {format_choices(names)}"
+                )
+            return {name: cls.coerce(spec.get(name, "stop")) for name in names}
+        return dict.fromkeys(names, cls.coerce(spec))
 
     def delay(self, attempt: int) -> float:
         """The backoff before retry number ``attempt`` (1-based)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from .pause_gate import PauseGate
 from .policy import ErrorPolicy
 from .waiting import wait_for_readiness
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "is_interrupt", "never_run_status"]
 
 logger = logging.getLogger("aiotrainer.scheduler")
 
@@ -61,6 +62,43 @@ class _Track:
             last_duration=self.last_duration,
             last_error=self.last_error,
         )
+
+
+class _Outcome:
+    """How one ``run()`` ended, written by the worker thread as it ends.
+
+    The run's result never travels as the executor's return value or exception:
+    a run that ends while its task is being cancelled is still counted, and what
+    user code raises (``CancelledError``, ``KeyboardInterrupt``) is never taken
+    for the engine's own cancellation or allowed to unwind the event loop.
+    """
+
+    __slots__ = ("done", "error", "started", "trained")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.done = False
+        self.trained = False
+        self.error: BaseException | None = None
+
+
+def _recording(trainer: Trainer, outcome: _Outcome) -> Callable[[], None]:
+    def run() -> None:
+        outcome.started = True
+        try:
+            outcome.trained = bool(trainer.run())
+        except BaseException as exc:  # noqa: BLE001 - the scheduler reports it
+            outcome.error = exc
+        finally:
+            outcome.done = True
+
+    return run
+
+
+def is_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` asks the process to end (``KeyboardInterrupt``,
+    ``SystemExit``): it stops the service whatever the policy, and is re-raised."""
+    return not isinstance(error, Exception | asyncio.CancelledError)
 
 
 def never_run_status() -> TrainerStatus:
@@ -115,6 +153,9 @@ class Scheduler:
         self._model_locks: dict[str, anyio.Lock] = {}
         self._slots = Slots(executor.max_workers)
         self._dispatching = True
+        # Runs whose task gave up waiting for them (cancelled, abandoned): their
+        # worker thread may still be inside run(), touching its models.
+        self._given_up: dict[str, _Outcome] = {}
 
     # -- inspection ------------------------------------------------------------
 
@@ -129,6 +170,11 @@ class Scheduler:
             )
             for name, t in self._tracks.items()
         }
+
+    def still_running(self) -> list[str]:
+        """Trainers whose run was given up on (abandoned at shutdown) and has not
+        ended: a capture now could catch their models mid-``train()``."""
+        return sorted(n for n, o in self._given_up.items() if o.started and not o.done)
 
     @property
     def running(self) -> int:
@@ -241,7 +287,13 @@ class Scheduler:
                 # must not wait for runs queued behind a parked one.
                 await self._slots.acquire()
                 try:
-                    if gate.paused or not self._dispatching:
+                    # Granted while paused: keep the slot (and the place in the
+                    # queue) until resumed. Handing it back would send this
+                    # trainer behind the others at every pause, and a storm of
+                    # pauses could starve it for good.
+                    while gate.paused and self._dispatching:
+                        await gate.wait_resumed()
+                    if not self._dispatching:
                         continue
                     seen = self._collected(trainer)
                     mark = trainer._training_mark()
@@ -276,40 +328,66 @@ class Scheduler:
                 name,
             )
 
-        error: BaseException | None = None
-        trained = False
+        outcome = _Outcome()
+        cancelled = True
         try:
-            trained = await self._executor.run(
-                trainer.run, gate=gate, on_abandoned=abandoned
+            await self._executor.run(
+                _recording(trainer, outcome), gate=gate, on_abandoned=abandoned
             )
-        except Exception as exc:  # noqa: BLE001 - the error policy handles it
-            error = exc
+            cancelled = False
+        except Exception as exc:  # noqa: BLE001 - the executor's own failure
+            outcome.error, outcome.done = exc, True
+            cancelled = False
         finally:
             gate.run_finished()
             end = track.last_end = time.time()
             track.last_duration = end - start
             track.state = TrainerState.WAITING
-        if error is not None:
-            track.failures += 1
-            track.consecutive_failures += 1
-            track.last_error = f"{type(error).__name__}: {error}"
-            logger.error("trainer %r failed", name, exc_info=error)
-            track.last_exception = error
-            return None
-        if trained:
-            track.runs += 1
-        else:
-            track.skipped += 1
-        self._emit(
-            ServiceEvent(
-                EventKind.FINISHED,
-                trainer=name,
-                time=end,
-                duration=end - start,
-                trained=bool(trained),
+            if outcome.done:  # counted even when it ended as its task was cancelled
+                self._account(name, track, outcome, start, end, cancelled=cancelled)
+            else:
+                self._given_up[name] = outcome
+        return None if outcome.error is not None else outcome.trained
+
+    def _account(
+        self,
+        name: str,
+        track: _Track,
+        outcome: _Outcome,
+        start: float,
+        end: float,
+        *,
+        cancelled: bool,
+    ) -> None:
+        error = outcome.error
+        if error is None:
+            if outcome.trained:
+                track.runs += 1
+            else:
+                track.skipped += 1
+            self._emit(
+                ServiceEvent(
+                    EventKind.FINISHED,
+                    trainer=name,
+                    time=end,
+                    duration=end - start,
+                    trained=outcome.trained,
+                )
             )
-        )
-        return bool(trained)
+            return
+        track.failures += 1
+        track.consecutive_failures += 1
+        track.last_error = f"{type(error).__name__}: {error}"
+        track.last_exception = error
+        logger.error("trainer %r failed", name, exc_info=error)
+        if cancelled:
+            # No policy applies any more (the service is stopping), but the
+            # failure is reported, and an interrupt still ends the process.
+            self._emit(
+                ServiceEvent(EventKind.FAILED, trainer=name, error=track.last_error)
+            )
+            if is_interrupt(error):
+                self._on_fatal(name, error)
 
     async def _handle_failure(
         self,
@@ -325,6 +403,8 @@ class Scheduler:
         action = policy.action
         if action == "retry" and track.consecutive_failures > policy.max_retries:
             action = policy.exhausted
+        if is_interrupt(error):
+            action = "stop"  # the process is asked to end: no retry holds it
         self._emit(
             ServiceEvent(
                 EventKind.FAILED, trainer=name, error=track.last_error, action=action

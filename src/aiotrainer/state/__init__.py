@@ -4,6 +4,7 @@ from .checkpoint import Checkpoint, CheckpointFile
 from .errors import (
     CheckpointMismatchError,
     CheckpointNotFoundError,
+    CheckpointRefusedError,
     CheckpointSaveError,
     CheckpointVersionError,
     CorruptCheckpointError,
@@ -22,6 +23,7 @@ __all__ = [
     "CheckpointFile",
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
+    "CheckpointRefusedError",
     "CheckpointSaveError",
     "CheckpointStore",
     "CheckpointVersionError",

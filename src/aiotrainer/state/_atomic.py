@@ -21,6 +21,7 @@ if sys.platform != "win32":
     import fcntl
 
 __all__ = [
+    "TMP_MARKER",
     "TMP_PREFIX",
     "FileDigest",
     "fsync_dir",
@@ -38,6 +39,10 @@ _log = logging.getLogger("aiotrainer.state")
 #: Directories in the root whose name starts with this are work in progress (or
 #: being deleted); they are never listed, and are removed once no one holds them.
 TMP_PREFIX = ".tmp-"
+
+#: The file inside every temporary directory the store makes: the proof that
+#: removing the directory removes nothing of anyone else's. Never listed.
+TMP_MARKER = ".aiotrainer-temporary"
 
 _CHUNK = 1 << 20
 
@@ -89,6 +94,8 @@ def sync_tree(top: Path, *, reserved: str) -> list[FileDigest]:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             rel = prefix + entry.name
+            if rel == TMP_MARKER:
+                continue  # the store's own marker, not part of the state
             if rel == reserved:
                 raise ValueError(
                     f"the state written contains {reserved!r}, a name the store "

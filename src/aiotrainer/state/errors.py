@@ -11,6 +11,7 @@ from ..errors import AiotrainerError, UnknownNameError
 __all__ = [
     "CheckpointMismatchError",
     "CheckpointNotFoundError",
+    "CheckpointRefusedError",
     "CheckpointSaveError",
     "CheckpointVersionError",
     "CorruptCheckpointError",
@@ -174,3 +175,24 @@ class StateDirLockedError(AiotrainerError, BlockingIOError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class CheckpointRefusedError(AiotrainerError, ValueError):
+    """``resume_from="latest"`` found checkpoints, and none of them loads.
+
+    A fresh start would make its own state the newest checkpoint and shadow
+    them; the service refuses to start instead.
+
+    :param root: the store's root directory.
+    :param refused: (checkpoint name, why it was refused), oldest first.
+    """
+
+    def __init__(self, root: Path, refused: list[tuple[str, str]]) -> None:
+        self.root = root
+        self.refused = list(refused)
+        listing = "\n".join(f"  - {name}: {why}" for name, why in self.refused)
+        super().__init__(
+            f"no checkpoint in {str(root)!r} can be loaded, though it holds "
+            f"{len(self.refused)}:\n{listing}\nrepair or move them away, or pass "
+            "resume_from=None to start fresh beside them"
+        )

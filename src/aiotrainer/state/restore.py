@@ -57,6 +57,8 @@ class RestoreReport:
     directory (detected by its layout)."""
     time_restored: bool = False
     """Whether the clock (:mod:`aiotrainer.time`) continued from the saved one."""
+    lost: dict[str, int] = field(default_factory=dict)
+    """Data user -> items in the checkpoint that its buffer could not hold."""
 
 
 def find_pamiq_state(ref: object) -> Path | None:
@@ -112,10 +114,13 @@ def check_match(
     components: Mapping[str, Iterable[str]],
     *,
     strict: bool,
+    capacities: Mapping[str, int | None] | None = None,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Compare the checkpoint's components with the service's.
 
     :param components: section ("models", "data_users", "trainers") -> names.
+    :param capacities: data user -> its buffer's ``max_size``: a buffer smaller
+        than the items saved for it is a difference (items would be lost).
     :return: what to load per section, and the differences found.
     :raises CheckpointMismatchError: when ``strict`` and anything differs, or the
         checkpoint is not a service state at all, or its state format is newer.
@@ -123,7 +128,14 @@ def check_match(
     meta = checkpoint.metadata
     _check_version(checkpoint)
     theirs = {section: list(meta.get(section, [])) for section in components}
-    return compare(checkpoint.path, theirs, components, strict=strict)
+    return compare(
+        checkpoint.path,
+        theirs,
+        components,
+        strict=strict,
+        stored=meta.get("stored"),
+        capacities=capacities,
+    )
 
 
 def _check_version(checkpoint: Checkpoint) -> None:
@@ -153,11 +165,15 @@ def compare(
     components: Mapping[str, Iterable[str]],
     *,
     strict: bool,
+    stored: object = None,
+    capacities: Mapping[str, int | None] | None = None,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Compare the saved state's components with the service's.
 
     :param saved: section -> the names the saved state holds.
     :param components: section -> the service's names.
+    :param stored: data user -> items saved for it (the manifest's ``stored``).
+    :param capacities: data user -> its buffer's ``max_size``.
     :return: what to load per section, and the differences found.
     :raises CheckpointMismatchError: when ``strict`` and anything differs.
     """
@@ -176,6 +192,15 @@ def compare(
             for n in sorted(theirs - ours)
         ]
         to_load[section] = sorted(ours & theirs)
+    if isinstance(stored, dict) and capacities:
+        for name in to_load.get("data_users", []):
+            count, capacity = stored.get(name), capacities.get(name)
+            if isinstance(count, int) and capacity is not None and count > capacity:
+                differences.append(
+                    f"data user {name!r} holds {count} items in the checkpoint but "
+                    f"its buffer holds at most {capacity}: {count - capacity} would "
+                    "be lost"
+                )
     if differences and strict:
         raise CheckpointMismatchError(path, differences)
     return to_load, differences
@@ -188,16 +213,20 @@ def load(
     models: Mapping[str, TrainingModel[Any]],
     data_users: Mapping[str, DataUser[Any]],
     trainers: Mapping[str, Trainer],
-) -> bool:
+    stored: object = None,
+) -> tuple[bool, dict[str, int]]:
     """Call each named component's ``load_state`` on its part of the saved state,
     continue the clock from ``time.pkl`` if there is one, then sync every loaded
     model into its inference model (as pamiq-core's ``TrainingModelsDict`` does):
     the agent never acts on weights older than the restored ones.
 
     :param root: the checkpoint's or pamiq-core state's directory.
+    :param stored: data user -> items saved for it (the manifest's ``stored``;
+        ``None`` for a pamiq-core state, which does not record it).
     :raises StateLoadError: naming the component whose ``load_state`` (or
         ``sync``) raised.
-    :return: whether the clock was restored.
+    :return: whether the clock was restored, and data user -> items saved that
+        its buffer did not keep.
     """
     groups: list[tuple[str, Mapping[str, Any]]] = [
         ("models", models),
@@ -225,4 +254,10 @@ def load(
             raise StateLoadError(root, _KINDS["models"], name, exc) from exc
     for trainer in trainers.values():
         trainer._resync_after_restore()
-    return restored_time
+    lost: dict[str, int] = {}
+    if isinstance(stored, Mapping):
+        for name in to_load.get("data_users", []):
+            count = stored.get(name)
+            if isinstance(count, int) and count > len(data_users[name]):
+                lost[name] = count - len(data_users[name])
+    return restored_time, lost

@@ -30,11 +30,13 @@ from ..model.interface import TrainingModel
 from ..trainer.base import Trainer
 from . import _atomic
 from ._atomic import TMP_PREFIX
+from .store import mark_temporary
 
 __all__ = [
     "SECTIONS",
     "STATE_FORMAT",
     "TIME_NAME",
+    "Capture",
     "capture",
     "describe",
     "saved_nothing",
@@ -80,7 +82,7 @@ def saved_nothing(metadata: Mapping[str, Any]) -> list[str]:
     return out
 
 
-class _Capture:
+class Capture:
     """A snapshot taken now, laid out into a checkpoint directory later.
 
     Models and trainers were saved into a staging directory under the store's
@@ -101,6 +103,10 @@ class _Capture:
         self.wrote_nothing = wrote_nothing
         """Section -> the components whose ``save_state`` wrote no file."""
         self._cleanup = weakref.finalize(self, _discard, staging, lock_fd)
+
+    def discard(self) -> None:
+        """Remove the staged files now (blocking); idempotent."""
+        self._cleanup()
 
     def __call__(self, directory: Path) -> None:
         try:
@@ -130,7 +136,7 @@ def capture(
     trainers: Mapping[str, Trainer],
     *,
     staging_root: Path,
-) -> _Capture:
+) -> Capture:
     """Snapshot every component now; return a writer that lays them out later.
 
     Call it while trainers are quiesced. Data users snapshot in memory (a copy of
@@ -143,6 +149,7 @@ def capture(
     staging = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}capture-", dir=staging_root))
     lock_fd = _atomic.lock_dir_nowait(staging)  # ours alone: nobody else has it
     try:
+        mark_temporary(staging)
         wrote_nothing: dict[str, list[str]] = {"models": [], "trainers": []}
         for section, components in (("models", models), ("trainers", trainers)):
             directory = staging / SECTIONS[section]
@@ -162,7 +169,7 @@ def capture(
     except BaseException:
         _discard(staging, lock_fd)
         raise
-    return _Capture(staging, lock_fd, deferred, wrote_nothing)
+    return Capture(staging, lock_fd, deferred, wrote_nothing)
 
 
 def _files(directory: Path) -> set[Path]:

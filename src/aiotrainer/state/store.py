@@ -75,13 +75,15 @@ class CheckpointStore:
 
     Creating a store creates ``root`` (mode ``0o700``) if it is missing, and removes
     the temporary directories that a crashed save left there (see
-    :meth:`clean_stale`).
+    :meth:`clean_stale`). With ``read_only=True`` it creates, cleans and writes
+    nothing, and needs only read access: for listing and verifying.
 
     :param root: the directory that holds the checkpoints.
     :param keep_last: after each save, keep only the newest ``keep_last``
         checkpoints (>= 1); ``None`` keeps all of them.
     :param keep_every: with ``keep_last``, also keep every ``keep_every``-th
         checkpoint (>= 1) forever, as long-term history.
+    :param read_only: open an existing root to read it, never to write.
     :raises TypeError: for an argument of the wrong type.
     :raises ValueError: for ``keep_last`` or ``keep_every`` below 1, or an empty root.
     :raises StateRootError: when ``root`` cannot be created, exists but is not a
@@ -97,6 +99,7 @@ class CheckpointStore:
         *,
         keep_last: int | None = None,
         keep_every: int | None = None,
+        read_only: bool = False,
     ) -> None:
         if not isinstance(root, str | os.PathLike) or isinstance(
             os.fspath(root), bytes
@@ -105,9 +108,16 @@ class CheckpointStore:
         if os.fspath(root) == "":
             raise ValueError("root must be a non-empty path, got ''")
         self._retention = RetentionPolicy(keep_last=keep_last, keep_every=keep_every)
+        if not isinstance(read_only, bool):
+            raise TypeError(f"read_only must be a bool, got {read_only!r}")
         self._root = Path(root).absolute()
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._read_only = read_only
+        if read_only:
+            if not self._root.is_dir():
+                raise StateRootError(self._root, "is not a directory", errno.ENOTDIR)
+            return
         _prepare_root(self._root)
         self.clean_stale()
 
@@ -152,6 +162,10 @@ class CheckpointStore:
             disk (its ``errno`` is the cause's, e.g. ``ENOSPC``).
         :return: the new checkpoint.
         """
+        if self._read_only:
+            raise CheckpointSaveError(
+                self._root, PermissionError("this store was opened read_only=True")
+            )
         if not callable(write):
             raise TypeError(f"write must be a callable taking a Path, got {write!r}")
         meta = _check_metadata(metadata)
@@ -171,6 +185,7 @@ class CheckpointStore:
                 tempfile.mkdtemp(prefix=f"{_atomic.TMP_PREFIX}{name}-", dir=self._root)
             )
             os.chmod(tmp, 0o700)
+            mark_temporary(tmp)
             lock_fd = _atomic.lock_dir_nowait(tmp)
             if lock_fd is None:  # another process's clean_stale() got there first
                 raise BlockingIOError(
@@ -242,6 +257,7 @@ class CheckpointStore:
             return
         for checkpoint in expired:
             try:
+                mark_temporary(checkpoint.path)  # so a half-done removal is ours
                 _atomic.remove_tree(checkpoint.path)
             except OSError as exc:
                 _log.warning(
@@ -269,6 +285,22 @@ class CheckpointStore:
             if checkpoint is not None:
                 found.append(checkpoint)
         return found
+
+    def unreadable(self) -> builtins.list[tuple[str, str]]:
+        """The directories named like checkpoints that :meth:`list` skips, with
+        why each is skipped (missing manifest, a file missing or truncated, a
+        newer format), oldest first. Nothing is read beyond manifests and sizes.
+
+        :raises OSError: when the root cannot be read.
+        """
+        refused = []
+        for name in self._checkpoint_names():
+            try:
+                _load(self._root / name)
+            except (CorruptCheckpointError, CheckpointVersionError, OSError) as exc:
+                if os.path.lexists(self._root / name):
+                    refused.append((name, str(exc)))
+        return refused
 
     def latest(self) -> Checkpoint | None:
         """Return the newest complete checkpoint, or ``None`` when there is none.
@@ -352,19 +384,24 @@ class CheckpointStore:
     def clean_stale(self) -> builtins.list[Path]:
         """Remove the temporary directories left in the root by crashed saves.
 
-        A save in progress (in this process or another one) holds a lock on its
-        temporary directory and is left alone.
+        Only directories that carry the store's marker file are removed: a
+        user's own ``.tmp-notes/`` is never touched. A save in progress (in this
+        process or another one) holds a lock on its temporary directory and is
+        left alone. A read-only store removes nothing.
 
         :raises OSError: when the root cannot be read.
         :return: the directories removed.
         """
-        removed = []
+        removed: builtins.list[Path] = []
+        if self._read_only:
+            return removed
         with os.scandir(self._root) as it:
             stale = [
                 Path(e.path)
                 for e in it
                 if e.name.startswith(_atomic.TMP_PREFIX)
                 and e.is_dir(follow_symlinks=False)
+                and _is_ours(Path(e.path))
             ]
         for path in sorted(stale):
             try:
@@ -402,6 +439,44 @@ class CheckpointStore:
                 self._warned.add(name)
                 _log.warning("skipping %s: %s", path, exc)
             return None
+
+
+TEMPORARY_MARKER = _atomic.TMP_MARKER
+
+
+def mark_temporary(directory: Path) -> None:
+    """Mark ``directory`` as the store's own temporary directory."""
+    with open(directory / TEMPORARY_MARKER, "w", encoding="utf-8") as f:
+        f.write("made by aiotrainer; removed with this directory\n")
+
+
+def is_marked_temporary(directory: Path) -> bool:
+    """Whether ``directory`` carries the store's marker (a regular file)."""
+    try:
+        return stat.S_ISREG(os.lstat(directory / TEMPORARY_MARKER).st_mode)
+    except OSError:
+        return False
+
+
+#: The names ``mkdtemp`` gives the store's temporary directories.
+_TMP_NAME_RE = re.compile(
+    re.escape(_atomic.TMP_PREFIX)
+    + r"(?:capture|\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{6}Z)-[a-z0-9_]{8}"
+)
+
+
+def _is_ours(directory: Path) -> bool:
+    """A marked temporary directory, or an empty one with the exact name the
+    store gives (a crash between its creation and its marking)."""
+    if is_marked_temporary(directory):
+        return True
+    if not _TMP_NAME_RE.fullmatch(directory.name):
+        return False
+    try:
+        with os.scandir(directory) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def verify_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
