@@ -5,6 +5,12 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# The CPU build of torch for the `torch` extra's tests, pinned to its local
+# version: a bare `torch` (or `torch==2.13.0` resolved on PyPI for Linux) pulls a
+# multi-GB CUDA build. Where this wheel is not on disk, point pip at PyTorch's CPU
+# index: make install-dev TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu'
+TORCH ?= torch==2.13.0+cpu
+TORCH_PIP_ARGS ?=
 
 .PHONY: run test lint fmt typecheck pytest docs docs-check bench clean install install-dev
 
@@ -18,6 +24,7 @@ $(STAMP_RUN): pyproject.toml | $(PY)
 
 $(STAMP_DEV): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) '$(TORCH)' numpy
 	touch $@ $(STAMP_RUN)
 
 install: $(STAMP_RUN)

@@ -366,9 +366,27 @@ def _run_graceful_shutdown(path: Path, tmp_path: Path) -> None:
     assert "got SIGINT" in second
 
 
+def _run_torch_demo(path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch.nn", reason="the torch extra is not installed")
+    out = subprocess.run(
+        [sys.executable, str(path), "--seconds", "6", "--reports", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    ).stdout
+    errors = [float(e) for e in re.findall(r"agent error\s+([0-9.]+)", out)]
+    assert len(errors) == 5, out  # untrained, 3 reports, final
+    assert errors[-1] < errors[0] * 0.8, out  # the agent's error falls
+    assert int(re.findall(r"agent calls=(\d+)", out)[-1]) > 0, out
+    assert "service stopped" in out
+
+
 DRIVERS = {
     "quickstart.py": _run_quickstart,
     "graceful_shutdown.py": _run_graceful_shutdown,
+    "torch_demo.py": _run_torch_demo,
 }
 
 

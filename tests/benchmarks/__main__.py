@@ -21,6 +21,7 @@ BENCHMARKS = (
     "parallel",
     "pause",
     "checkpoint",
+    "torch_sync",
     "update",
     "e2e",
 )

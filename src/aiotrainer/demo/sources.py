@@ -45,12 +45,16 @@ class SyntheticSource:
         self.stream = SyntheticStream(dim=dim, noise=noise, seed=seed)
         self.sent = 0
 
+    def sample(self) -> Any:
+        """The next item to collect (a subclass may draw from another stream)."""
+        return self.stream.sample()
+
     async def __call__(self, collector: DataCollector[Any]) -> None:
         """Collect samples at the rate until cancelled."""
         start = time.monotonic()
         while True:
             due = int((time.monotonic() - start) * self.rate)
             for _ in range(due - self.sent):
-                collector.collect(self.stream.sample())
+                collector.collect(self.sample())
             self.sent = max(self.sent, due)
             await anyio.sleep(self.tick)
