@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -24,6 +25,8 @@ class EventKind(enum.StrEnum):
     """A trainer's run raised (``error``; ``action`` is what the policy did)."""
     PAUSED = "paused"
     RESUMED = "resumed"
+    METRICS = "metrics"
+    """A run logged metrics (``metrics``: the last value of each, ``run``)."""
     SAVED = "saved"
     """A checkpoint was written (``path``)."""
     SAVE_FAILED = "save_failed"
@@ -44,14 +47,18 @@ class ServiceEvent:
     error: str | None = None
     action: str | None = None
     path: str | None = None
+    run: int | None = None
+    metrics: Mapping[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, without the fields that are ``None``."""
         out: dict[str, Any] = {"kind": self.kind.value, "time": self.time}
-        for key in ("trainer", "duration", "trained", "error", "action", "path"):
+        for key in ("trainer", "duration", "trained", "error", "action", "path", "run"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.metrics is not None:
+            out["metrics"] = dict(self.metrics)
         return out
 
 

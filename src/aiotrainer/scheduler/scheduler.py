@@ -16,6 +16,7 @@ from ..status import TrainerState, TrainerStatus
 from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
+from ..trainer.metrics import RunOutcome
 from ._slots import Slots
 from .executor import Executor
 from .pause_gate import PauseGate
@@ -42,7 +43,9 @@ class _Track:
     last_error: str | None = None
     last_exception: BaseException | None = None
 
-    def snapshot(self, paused: bool, quiescent: bool) -> TrainerStatus:
+    def snapshot(
+        self, paused: bool, quiescent: bool, metrics: dict[str, float] | None = None
+    ) -> TrainerStatus:
         state = self.state
         if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
             state = TrainerState.PAUSED
@@ -57,6 +60,7 @@ class _Track:
             last_end=self.last_end,
             last_duration=self.last_duration,
             last_error=self.last_error,
+            metrics=metrics or {},
         )
 
 
@@ -121,7 +125,9 @@ class Scheduler:
         # Paused with every run in flight parked: each running trainer is parked.
         quiescent = stats.paused and 0 < stats.running <= stats.parked
         return {
-            name: t.snapshot(stats.paused, quiescent)
+            name: t.snapshot(
+                stats.paused, quiescent, self._trainers[name].metrics.latest()
+            )
             for name, t in self._tracks.items()
         }
 
@@ -261,6 +267,7 @@ class Scheduler:
         gate.run_started()
         track.state = TrainerState.RUNNING
         start = track.last_start = time.time()
+        collected = {n: u.collector.collected for n, u in self._users.items()}
         self._emit(ServiceEvent(EventKind.STARTED, trainer=name, time=start))
 
         def abandoned() -> None:
@@ -283,6 +290,7 @@ class Scheduler:
             end = track.last_end = time.time()
             track.last_duration = end - start
             track.state = TrainerState.WAITING
+        self._record_run(name, trainer, start, end, error, trained, collected)
         if error is not None:
             track.failures += 1
             track.consecutive_failures += 1
@@ -304,6 +312,31 @@ class Scheduler:
             )
         )
         return bool(trained)
+
+    def _record_run(
+        self,
+        name: str,
+        trainer: Trainer,
+        start: float,
+        end: float,
+        error: BaseException | None,
+        trained: bool,
+        collected: dict[str, int],
+    ) -> None:
+        """Record the run in the trainer's metrics; announce what it logged."""
+        outcome: RunOutcome = (
+            "failed" if error is not None else "trained" if trained else "skipped"
+        )
+        record = trainer.metrics.record_run(
+            started=start, duration=end - start, outcome=outcome, collected=collected
+        )
+        logged = trainer.metrics.take_logged()
+        if logged:
+            self._emit(
+                ServiceEvent(
+                    EventKind.METRICS, trainer=name, run=record.run, metrics=logged
+                )
+            )
 
     async def _handle_failure(
         self,

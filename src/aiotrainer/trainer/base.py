@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .conditions import (
     all_of,
 )
 from .errors import NotAttachedError
+from .metrics import MetricsRecorder
 
 __all__ = ["Trainer"]
 
@@ -90,6 +92,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         )
         self._collected_at_previous_training: dict[str, int] = {}
         self._completed_runs = 0
+        self._metrics = MetricsRecorder()
 
     # -- attaching -------------------------------------------------------------
 
@@ -291,6 +294,25 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         self._completed_runs += 1
         return True
 
+    # -- metrics ---------------------------------------------------------------
+
+    def log_metrics(self, values: Mapping[str, float]) -> None:
+        """Record scalars (e.g. ``{"loss": 0.12}``) for the current run.
+
+        Thread-safe; call it from :meth:`train`. NaN and infinities are kept and
+        shown as such. The values appear in ``status()``, the events, the HTTP
+        API and ``/metrics``, and in a bounded history saved with checkpoints.
+
+        :param values: metric name -> number.
+        :raises TypeError: for a non-mapping, a bad name or a non-number value.
+        """
+        self._metrics.log(values)
+
+    @property
+    def metrics(self) -> MetricsRecorder:
+        """This trainer's logged metrics and run records."""
+        return self._metrics
+
     # -- state -----------------------------------------------------------------
 
     def save_state(self, path: Path) -> None:
@@ -299,9 +321,11 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         (path / "previous_training_time").write_text(
             str(self._previous_training_time), encoding="utf-8"
         )
+        self._metrics.save(path)
 
     def load_state(self, path: Path) -> None:
         """Read ``previous_training_time`` back from directory ``path``."""
         self._previous_training_time = float(
             (path / "previous_training_time").read_text("utf-8")
         )
+        self._metrics.load(path)
