@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .api._cli import add_client_commands
 from .errors import AiotrainerError
 
 __all__ = ["main", "run"]
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="check every file's size and sha256"
     )
     ckpt.add_argument("--json", action="store_true", help="print JSON lines")
+    add_client_commands(commands)
     return parser
 
 
@@ -96,6 +98,8 @@ def _checkpoints(state_dir: Path, *, verify: bool, as_json: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if getattr(args, "run_client", None) is not None:
+        return int(args.run_client(args))
     if args.command == "demo":
         from .demo.__main__ import main as demo_main
 

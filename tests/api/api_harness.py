@@ -41,6 +41,8 @@ async def served(
     async with anyio.create_task_group() as tg:
         port = await tg.start(partial(serve, app, host="127.0.0.1", port=0))
         url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=10
+        ) as client:
             yield Served(url, port, app, client)
         tg.cancel_scope.cancel()
