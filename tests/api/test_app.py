@@ -148,7 +148,8 @@ class TestControl:
             saved = await api.client.post("/v1/save")
             assert saved.status_code == 200
             path = Path(saved.json()["path"])
-            assert path.is_dir() and path.parent == tmp_path
+            assert path.parent == tmp_path
+            assert path.name in {c.name for c in service.store.list()}
             down = await api.client.post("/v1/shutdown")
             assert down.status_code == 202 and down.json() == {"state": "stopping"}
             with anyio.fail_after(DEADLINE):
@@ -186,11 +187,11 @@ class TestControl:
         assert "no state_dir" in response.json()["message"]
 
     @pytest.mark.parametrize(
-        "timeout", ["0", "-1", "nan", "inf", "3601", "soon"], ids=str
+        "value", ["0", "-1", "nan", "inf", "3601", "soon"], ids=str
     )
-    async def test_bad_pause_timeout_is_422(self, timeout: str) -> None:
+    async def test_bad_pause_timeout_is_422(self, value: str) -> None:
         async with logging_service() as service, served(service) as api:
-            response = await api.client.post("/v1/pause", params={"timeout": timeout})
+            response = await api.client.post("/v1/pause", params={"timeout": value})
         assert response.status_code == 422
         body = response.json()
         assert body["error"] == "unprocessable_entity"
