@@ -52,11 +52,25 @@ class EventStreams:
         self._service = service
         self._open: set[EventStream] = set()
         self._closed = False
+        self._changed: anyio.Event | None = None
 
     @property
     def open(self) -> int:
         """Streams open now."""
         return len(self._open)
+
+    async def wait_open(self, count: int) -> None:
+        """Return once at least ``count`` streams are open."""
+        while len(self._open) < count:
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+
+    def _opened(self, stream: EventStream) -> None:
+        self._open.add(stream)
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     async def close_all(self) -> None:
         """End every open stream and every later one at once. Idempotent."""
@@ -72,7 +86,7 @@ class EventStreams:
         ):
             return
         stream = self._service.events()
-        self._open.add(stream)
+        self._opened(stream)
         try:
             yield b": aiotrainer events\n\n"
             event_id = 0
