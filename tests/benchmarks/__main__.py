@@ -21,6 +21,7 @@ BENCHMARKS = (
     "parallel",
     "pause",
     "checkpoint",
+    "api",
 )
 ROOT = Path(__file__).resolve().parents[2]
 
