@@ -9,6 +9,7 @@ import anyio
 import httpx
 import pytest
 from api_harness import served
+from fastapi import FastAPI
 
 from aiotrainer import SequentialBuffer, TrainerService
 from aiotrainer.api import InsecureBindError, create_app, is_loopback, serve
@@ -137,3 +138,30 @@ class TestServe:
             with pytest.raises(httpx.ConnectError):
                 async with httpx.AsyncClient() as client:
                     await client.get(f"http://127.0.0.1:{port}/healthz")
+
+
+class TestMounted:
+    async def test_mounted_in_a_user_app_keeps_its_rules(self) -> None:
+        svc = service()
+        outer = FastAPI()
+
+        @outer.get("/own")
+        async def own() -> dict[str, str]:
+            return {"mine": "yes"}
+
+        outer.mount("/trainer", create_app(svc, token="secret"))
+        async with svc, anyio.create_task_group() as tg:
+            port = await tg.start(partial(serve, outer, port=0))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as raw:
+                assert (await raw.get("/own")).json() == {"mine": "yes"}
+                assert (await raw.get("/trainer/healthz")).status_code == 200
+                assert (await raw.get("/trainer/v1/status")).status_code == 401
+                authorized = await raw.get(
+                    "/trainer/v1/status", headers={"Authorization": "Bearer secret"}
+                )
+                missing = await raw.get(
+                    "/trainer/nope", headers={"Authorization": "Bearer secret"}
+                )
+            tg.cancel_scope.cancel()
+        assert authorized.json()["state"] == "running"
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
