@@ -34,7 +34,7 @@ import httpx
 from aiotrainer import SequentialBuffer, Trainer, TrainerService
 from aiotrainer.api import create_app, serve
 
-from ._common import median, note, percentile, report, run_on
+from ._common import cpu_percent, median, note, percentile, report, run_on
 
 CLIENTS = 50
 POLL_INTERVAL = 0.1
@@ -93,6 +93,8 @@ async def polling() -> dict[str, Any]:
     )
     quiet: list[float] = []
     loaded: list[float] = []
+    cpu_quiet: list[float] = []
+    cpu_loaded: list[float] = []
     latencies: list[float] = []
     single: list[float] = []
     errors = 0
@@ -100,15 +102,19 @@ async def polling() -> dict[str, Any]:
         port = await tg.start(partial(serve, create_app(service), port=0))
         url = f"http://127.0.0.1:{port}"
         for _ in range(REPEATS):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             await anyio.sleep(WINDOW)
-            quiet.append(runs_between(finished, lock, t0, time.perf_counter()))
+            t1 = time.perf_counter()
+            quiet.append(runs_between(finished, lock, t0, t1))
+            cpu_quiet.append(cpu_percent(time.process_time() - c0, t1 - t0))
 
             proc = client_process("poll", url, CLIENTS, POLL_INTERVAL, WINDOW)
             assert await read_line(proc) == "start\n"
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = json.loads(await read_line(proc))
-            loaded.append(runs_between(finished, lock, t0, time.perf_counter()))
+            t1 = time.perf_counter()
+            loaded.append(runs_between(finished, lock, t0, t1))
+            cpu_loaded.append(cpu_percent(time.process_time() - c0, t1 - t0))
             proc.wait()
             latencies += result["latencies"]
             errors += result["errors"]
@@ -123,6 +129,8 @@ async def polling() -> dict[str, Any]:
         "loaded": loaded,
         "latencies": latencies,
         "single": single,
+        "cpu_quiet": cpu_quiet,
+        "cpu_loaded": cpu_loaded,
         "errors": errors,
     }
 
@@ -184,6 +192,11 @@ def main() -> None:
         ok=p99 < 50,
     )
     quiet, loaded = median(figures["quiet"]), median(figures["loaded"])
+    note(
+        f"service process CPU: {median(figures['cpu_quiet']):.0f} % of a core without "
+        f"clients, {median(figures['cpu_loaded']):.0f} % with them "
+        f"({CLIENTS / POLL_INTERVAL:.0f} requests/s)"
+    )
     report(
         "api.runs_with_clients",
         loaded,
