@@ -39,9 +39,11 @@ async def wait_for_run(client: httpx.AsyncClient, runs: int = 1) -> dict[str, An
     """Feed the buffer until the trainer has trained ``runs`` times (via events)."""
     async with client.stream("GET", "/v1/events") as stream:
         with anyio.fail_after(DEADLINE):
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": aiotrainer events"  # subscribed
             response = await client.post("/v1/data/buf", json={"items": [1]})
             assert response.status_code == 200
-            async for line in stream.aiter_lines():
+            async for line in lines:
                 if line == "event: metrics":
                     break
     return (await client.get("/v1/trainers/t")).json()
