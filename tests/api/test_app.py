@@ -248,7 +248,8 @@ class TestIngestion:
             )
             assert body["details"][0]["loc"] == ["body", "items", 1, "x"]
             assert service.data_users["buf"].collector.collected == 1
-            # collected as validated
+            # collected as validated (read once no run is in flight)
+            assert (await api.client.post("/v1/pause")).status_code == 200
             assert list(service.data_users["buf"].get_data()) == [Item(x=1, label="a")]
 
     @pytest.mark.parametrize(
