@@ -119,6 +119,7 @@ async def serve(
         lifespan="off",
         log_level=log_level,
         access_log=False,
+        proxy_headers=False,  # no proxy in front by default: trust no X-Forwarded-*
         date_header=False,  # no tick refreshes it; a stale Date is worse than none
         timeout_graceful_shutdown=max(1, round(shutdown_timeout)),
     )
