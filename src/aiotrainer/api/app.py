@@ -84,8 +84,8 @@ def _error(
 
 
 def _json(model: BaseModel) -> Response:
-    """``model`` as JSON, serialized once: no second validation by FastAPI (the
-    model was built from our own data), which halves a status request's cost."""
+    """``model`` as JSON, serialized once: FastAPI would dump it, validate it
+    again and dump it again, for a model built from our own data."""
     return Response(model.model_dump_json(), media_type="application/json")
 
 
