@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
 import anyio
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import UnknownNameError
-from ..scheduler.errors import ServiceStateError
 from ..service import TrainerService
 from ..state.errors import CheckpointSaveError
 from ..status import ServiceState, ServiceStatus, TrainerState
+from ._errors import add_error_handlers
 from ._events import EventStreams
-from ._guard import BodyTooLargeError, Guard
+from ._guard import Guard
 from ._ingest import MSGPACK_TYPES, read_batch, schema_adapters
 from ._prometheus import CONTENT_TYPE, ServiceMetrics
 from .models import (
@@ -61,28 +57,6 @@ class ApiContext:
     event_streams: EventStreams
 
 
-def _kind(status_code: int) -> str:
-    try:
-        phrase = HTTPStatus(status_code).phrase
-    except ValueError:
-        return "error"
-    return re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")
-
-
-def _error(
-    status_code: int,
-    message: str,
-    details: list[Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body = ErrorBody(error=_kind(status_code), message=message, details=details)
-    return JSONResponse(
-        body.model_dump(mode="json", exclude_none=True),
-        status_code,
-        headers=dict(headers or {}),
-    )
-
-
 def _json(model: BaseModel) -> Response:
     """``model`` as JSON, serialized once: FastAPI would dump it, validate it
     again and dump it again, for a model built from our own data."""
@@ -91,41 +65,6 @@ def _json(model: BaseModel) -> Response:
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> HTTPException:
     return HTTPException(404, str(UnknownNameError(kind, name, known).args[0]))
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(
-            exc.status_code, str(exc.detail), getattr(exc, "details", None), exc.headers
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {
-                "loc": list(e.get("loc", ())),
-                "msg": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
-        summary = "; ".join(
-            f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details
-        )
-        return _error(422, f"invalid request: {summary}", details)
-
-    @app.exception_handler(BodyTooLargeError)
-    async def too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
-        return _error(413, str(exc))
-
-    @app.exception_handler(ServiceStateError)
-    async def wrong_state(request: Request, exc: ServiceStateError) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
 def create_app(
@@ -185,7 +124,7 @@ def create_app(
     streams = EventStreams(service)
     metrics = ServiceMetrics(service)
     app.state.aiotrainer = ApiContext(service, token is not None, streams)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
     if origins is not None:
         app.add_middleware(
