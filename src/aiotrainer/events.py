@@ -20,7 +20,8 @@ class EventKind(enum.StrEnum):
     STARTED = "started"
     """A trainer's run started."""
     FINISHED = "finished"
-    """A trainer's run finished (``trained`` says whether it was trainable)."""
+    """A trainer's run finished (``trained`` says whether it was trainable;
+    ``new_items``: items collected per data user since its previous run)."""
     FAILED = "failed"
     """A trainer's run raised (``error``; ``action`` is what the policy did)."""
     PAUSED = "paused"
@@ -49,6 +50,7 @@ class ServiceEvent:
     path: str | None = None
     run: int | None = None
     metrics: Mapping[str, float] | None = None
+    new_items: Mapping[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, without the fields that are ``None``."""
@@ -59,6 +61,8 @@ class ServiceEvent:
                 out[key] = value
         if self.metrics is not None:
             out["metrics"] = dict(self.metrics)
+        if self.new_items is not None:
+            out["new_items"] = dict(self.new_items)
         return out
 
 

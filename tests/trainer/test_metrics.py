@@ -144,6 +144,9 @@ class TestInService:
             events = service.events()
             service.data_collectors.acquire("buf").collect(1)
             event = await next_event(events, EventKind.METRICS, "t")
+            finished = await next_event(events, EventKind.FINISHED, "t")
+        assert finished.new_items == {"buf": 1}
+        assert finished.to_dict()["new_items"] == {"buf": 1}
         assert event.run == 1 and event.metrics == {"loss": 1.0, "step": 1.0}
         assert event.to_dict()["metrics"] == {"loss": 1.0, "step": 1.0}
         status = service.status().trainers["t"]

@@ -16,7 +16,7 @@ from ..status import TrainerState, TrainerStatus
 from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
-from ..trainer.metrics import RunOutcome
+from ..trainer.metrics import RunOutcome, RunRecord
 from ._slots import Slots
 from .executor import Executor
 from .pause_gate import PauseGate
@@ -290,7 +290,7 @@ class Scheduler:
             end = track.last_end = time.time()
             track.last_duration = end - start
             track.state = TrainerState.WAITING
-        self._record_run(name, trainer, start, end, error, trained, collected)
+        record = self._record_run(name, trainer, start, end, error, trained, collected)
         if error is not None:
             track.failures += 1
             track.consecutive_failures += 1
@@ -309,6 +309,7 @@ class Scheduler:
                 time=end,
                 duration=end - start,
                 trained=bool(trained),
+                new_items=record.new_items,
             )
         )
         return bool(trained)
@@ -322,7 +323,7 @@ class Scheduler:
         error: BaseException | None,
         trained: bool,
         collected: dict[str, int],
-    ) -> None:
+    ) -> RunRecord:
         """Record the run in the trainer's metrics; announce what it logged."""
         outcome: RunOutcome = (
             "failed" if error is not None else "trained" if trained else "skipped"
@@ -337,6 +338,7 @@ class Scheduler:
                     EventKind.METRICS, trainer=name, run=record.run, metrics=logged
                 )
             )
+        return record
 
     async def _handle_failure(
         self,
