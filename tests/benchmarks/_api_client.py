@@ -1,7 +1,8 @@
 """The client side of the ``api`` benchmark, run in its own process.
 
 ``python -m tests.benchmarks._api_client poll URL CLIENTS INTERVAL SECONDS``:
-CLIENTS tasks each GET /v1/status every INTERVAL seconds for SECONDS; prints
+CLIENTS keep-alive connections each GET /v1/status every INTERVAL seconds for
+SECONDS (a minimal HTTP/1.1 client, to measure the server, not the client); prints
 ``start`` when they begin, then one JSON line with every latency (seconds).
 
 ``python -m tests.benchmarks._api_client ingest URL FORMAT BATCH BATCHES
@@ -24,32 +25,72 @@ import uvloop
 ITEM = {"obs": [0.5] * 8, "action": 3, "reward": 1.0}
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection with a minimal GET: a lean client, so
+    that the latencies measure the server rather than a client library's CPU
+    (httpx costs far more per request than the server does)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def get(self, path: str) -> int:
+        """GET ``path``; return the status code once the whole body is read."""
+        self._writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self._reader.readexactly(length)
+        return int(lines[0].split()[1])
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 async def poll(url: str, clients: int, interval: float, seconds: float) -> None:
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        await client.get("/v1/status")  # warm the connection pool
-        print("start", flush=True)
-        deadline = time.perf_counter() + seconds
+    parsed = httpx.URL(url)
+    assert parsed.host and parsed.port
+    connections = [
+        await _Connection.open(parsed.host, parsed.port) for _ in range(clients)
+    ]
+    for connection in connections:
+        await connection.get("/v1/status")  # warm up
+    print("start", flush=True)
+    deadline = time.perf_counter() + seconds
 
-        async def one(offset: float) -> None:
-            nonlocal errors
-            await asyncio.sleep(offset)  # spread the clients over the interval
-            next_at = time.perf_counter()
-            while next_at < deadline:
-                t0 = time.perf_counter()
-                try:
-                    response = await client.get("/v1/status")
-                except httpx.HTTPError:
-                    errors += 1  # counted, and its time too: the client waited
-                else:
-                    errors += response.status_code != 200
-                latencies.append(time.perf_counter() - t0)
-                next_at += interval
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    async def one(connection: _Connection, offset: float) -> None:
+        nonlocal errors
+        await asyncio.sleep(offset)  # spread the clients over the interval
+        next_at = time.perf_counter()
+        while next_at < deadline:
+            t0 = time.perf_counter()
+            try:
+                status = await connection.get("/v1/status")
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors += 1  # counted; the connection is then done
+                return
+            latencies.append(time.perf_counter() - t0)
+            errors += status != 200
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
-        await asyncio.gather(*(one(i * interval / clients) for i in range(clients)))
+    await asyncio.gather(
+        *(one(c, i * interval / clients) for i, c in enumerate(connections))
+    )
+    for connection in connections:
+        connection.close()
     print(json.dumps({"latencies": latencies, "errors": errors}), flush=True)
 
 

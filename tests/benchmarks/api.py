@@ -6,8 +6,11 @@ clients run in another process, as they would in production.
 - ``api.status.p99`` (and ``.p50``): latency of ``GET /v1/status`` seen by
   CLIENTS concurrent clients each polling every POLL_INTERVAL s, while TRAINERS
   trainers run (``train()`` = TRAIN_STEP s of sleep, releasing the GIL, as a
-  torch step mostly does). Baseline: the same request from one client on an
-  otherwise idle connection. Target p99 < 50 ms.
+  torch step mostly does). Baseline: one client alone polling every 10 ms, the
+  trainers running. The clients speak minimal HTTP/1.1 over keep-alive
+  connections: with httpx, the client process's own CPU dominated the figures
+  on a two-core machine (measured: p99 0.5-1.4 s, where the server answered in
+  about 0.5 ms). Target p99 < 50 ms.
 - ``api.runs_with_clients``: training runs/s while those clients poll, against
   runs/s with no client, windows interleaved in the same run. Target: a drop of
   less than 10 % (ratio >= 0.90).
@@ -29,7 +32,6 @@ from functools import partial
 from typing import Any
 
 import anyio
-import httpx
 
 from aiotrainer import SequentialBuffer, Trainer, TrainerService
 from aiotrainer.api import create_app, serve
@@ -96,7 +98,6 @@ async def polling() -> dict[str, Any]:
     cpu_quiet: list[float] = []
     cpu_loaded: list[float] = []
     latencies: list[float] = []
-    single: list[float] = []
     errors = 0
     async with service, anyio.create_task_group() as tg:
         port = await tg.start(partial(serve, create_app(service), port=0))
@@ -118,11 +119,10 @@ async def polling() -> dict[str, Any]:
             proc.wait()
             latencies += result["latencies"]
             errors += result["errors"]
-        async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(200):
-                t0 = time.perf_counter()
-                await client.get("/v1/status")
-                single.append(time.perf_counter() - t0)
+        proc = client_process("poll", url, 1, 0.01, 2.0)
+        assert await read_line(proc) == "start\n"
+        single = json.loads(await read_line(proc))["latencies"]
+        proc.wait()
         tg.cancel_scope.cancel()
     return {
         "quiet": quiet,
@@ -172,7 +172,8 @@ def main() -> None:
     single_p50 = percentile(figures["single"], 50) * 1000
     single_p99 = percentile(figures["single"], 99) * 1000
     note(
-        f"one client alone: p50 {single_p50:.2f} ms, p99 {single_p99:.2f} ms; "
+        f"one client alone (every 10 ms): p50 {single_p50:.2f} ms, "
+        f"p99 {single_p99:.2f} ms; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     p50 = percentile(figures["latencies"], 50) * 1000
@@ -187,7 +188,7 @@ def main() -> None:
         "api.status.p99",
         p99,
         "ms",
-        baseline=("one_client.p50", single_p50, "ms"),
+        baseline=("one_client.p99", single_p99, "ms"),
         target="< 50 ms",
         ok=p99 < 50,
     )
