@@ -6,6 +6,7 @@ for the tests in it, as ``tests/`` is for ``helpers``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ import anyio
 import httpx
 from fastapi import FastAPI
 
-from aiotrainer import TrainerService
+from aiotrainer import SequentialBuffer, Trainer, TrainerService
 from aiotrainer.api import create_app, serve
 
-__all__ = ["Served", "served"]
+__all__ = ["Logger", "Served", "logging_service", "served"]
 
 
 @dataclass
@@ -46,3 +47,18 @@ async def served(
         ) as client:
             yield Served(url, port, app, client)
         tg.cancel_scope.cancel()
+
+
+class Logger(Trainer):
+    """Logs a finite, a NaN and an infinite metric on every run."""
+
+    def train(self) -> None:
+        self.log_metrics({"loss": 0.25, "nan": math.nan, "inf": math.inf})
+
+
+def logging_service(**kwargs: Any) -> TrainerService:
+    return TrainerService(
+        buffers={"buf": SequentialBuffer(kwargs.pop("size", 100))},
+        trainers={"t": Logger("buf", 1, 1)},
+        **kwargs,
+    )

@@ -11,28 +11,12 @@ import anyio
 import httpx
 import msgpack
 import pytest
-from api_harness import served
+from api_harness import logging_service, served
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
-from aiotrainer import SequentialBuffer, Trainer, TrainerService
 from aiotrainer.api import create_app
 from helpers import DEADLINE, InstrumentedTrainer, Journal, block_on, make_service
-
-
-class Logger(Trainer):
-    """Logs a finite, a NaN and an infinite metric on every run."""
-
-    def train(self) -> None:
-        self.log_metrics({"loss": 0.25, "nan": math.nan, "inf": math.inf})
-
-
-def logging_service(**kwargs: Any) -> TrainerService:
-    return TrainerService(
-        buffers={"buf": SequentialBuffer(kwargs.pop("size", 100))},
-        trainers={"t": Logger("buf", 1, 1)},
-        **kwargs,
-    )
 
 
 async def wait_for_run(client: httpx.AsyncClient, runs: int = 1) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from api_harness import served
-from test_app import logging_service
+from api_harness import logging_service, served
 
+from aiotrainer import EventKind
 from aiotrainer.api.client import ApiClient
-from helpers import DEADLINE
+from helpers import DEADLINE, next_event
 
 PROCESS_DEADLINE = 30.0
 """Seconds a subprocess may take (it imports aiotrainer first)."""
@@ -57,6 +57,37 @@ class TestIngestionFromAnotherProcess:
 
 
 class TestClient:
+    async def test_every_call_from_another_process(self) -> None:
+        script = textwrap.dedent(
+            """
+            import sys
+            from aiotrainer.api import RequestError
+            from aiotrainer.api.client import ApiClient
+            with ApiClient(sys.argv[1]) as api:
+                print(api.status().state.value)
+                print(sorted(api.trainers().trainers))
+                print(api.trainer("t").name)
+                for call in (lambda: api.trainer("x"), lambda: api.ingest("x", [1])):
+                    try:
+                        call()
+                    except RequestError as exc:
+                        print(exc.status_code, exc.message)
+                print(api.pause(5).value, api.resume().value)
+            """
+        )
+        service = logging_service()
+        async with service, served(service) as api:
+            with anyio.fail_after(PROCESS_DEADLINE):
+                done = await anyio.run_process([sys.executable, "-c", script, api.url])
+        assert done.stdout.decode().splitlines() == [
+            "running",
+            "['t']",
+            "t",
+            "404 no trainer named 'x'; expected one of: 't'",
+            "404 no buffer named 'x'; expected one of: 'buf'",
+            "paused running",
+        ]
+
     def test_bad_url_is_refused(self) -> None:
         with pytest.raises(ValueError, match="url must be an http.s. URL with a host"):
             ApiClient("ftp://example.test")
@@ -98,6 +129,31 @@ class TestCli:
         ((code, out, _),) = result
         kinds = [json.loads(line)["kind"] for line in out.splitlines()]
         assert code == 0 and kinds[-1] == "service_stopping"
+
+    async def test_events_are_readable_lines_by_default(self) -> None:
+        service = logging_service()
+        result: list[tuple[int, str, str]] = []
+        async with service, served(service) as api, anyio.create_task_group() as tg:
+
+            async def follow() -> None:
+                result.append(await cli("events", "--url", api.url))
+
+            tg.start_soon(follow)
+            with anyio.fail_after(PROCESS_DEADLINE):
+                await api.app.state.aiotrainer.event_streams.wait_open(1)
+            events = service.events()
+            await api.client.post("/v1/data/buf", json={"items": [1]})
+            await next_event(events, EventKind.FINISHED, "t")  # it ran
+            await api.client.post("/v1/shutdown")
+        ((code, out, _),) = result
+        lines = out.splitlines()
+        assert code == 0
+        assert any(
+            " metrics t run=1 metrics={'loss': 0.25, 'nan': 'nan', 'inf': 'inf'}"
+            in line
+            for line in lines
+        ), out
+        assert lines[-1].split()[1] == "service_stopping"
 
     async def test_refused_is_exit_1(self) -> None:
         service = logging_service()

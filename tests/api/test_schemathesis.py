@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import anyio
-from api_harness import served
-from test_app import logging_service
+from api_harness import logging_service, served
 
 BUDGET = 12
 """Seconds schemathesis may fuzz."""

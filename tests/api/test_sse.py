@@ -8,8 +8,7 @@ from functools import partial
 
 import anyio
 import httpx
-from api_harness import served
-from test_app import logging_service
+from api_harness import logging_service, served
 
 from aiotrainer import EventKind
 from aiotrainer.api import create_app, serve
