@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from .app import DEFAULT_MAX_BODY_BYTES, create_app
+from .client import ApiClient
 from .errors import ApiError, InsecureBindError, RequestError, ServerUnreachableError
 from .server import is_loopback, serve
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "ApiClient",
     "ApiError",
     "InsecureBindError",
     "RequestError",
