@@ -166,6 +166,23 @@ class TestControl:
         finally:
             release.set()
 
+    async def test_control_before_start_is_409_and_status_still_answers(
+        self, tmp_path: Path
+    ) -> None:
+        service = logging_service(state_dir=tmp_path)
+        async with served(service) as api:
+            for path, verb in [
+                ("/v1/pause", "pause"),
+                ("/v1/resume", "resume"),
+                ("/v1/save", "save"),
+                ("/v1/shutdown", "shut down"),
+            ]:
+                response = await api.client.post(path)
+                assert response.status_code == 409, path
+                assert response.json()["message"].startswith(f"cannot {verb}: ")
+            assert (await api.client.get("/v1/status")).json()["state"] == "created"
+            assert (await api.client.get("/readyz")).status_code == 503
+
     async def test_save_without_state_dir_is_409(self) -> None:
         async with logging_service() as service, served(service) as api:
             response = await api.client.post("/v1/save")
