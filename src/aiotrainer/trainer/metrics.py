@@ -50,7 +50,7 @@ _FILE = "metrics.json"
 _FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetricPoint:
     """Scalars logged together by one :meth:`Trainer.log_metrics` call."""
 
@@ -60,7 +60,7 @@ class MetricPoint:
     values: Mapping[str, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """One run the scheduler dispatched, recorded without user code."""
 
@@ -188,6 +188,8 @@ class MetricsRecorder:
 
     def take_logged(self) -> dict[str, float]:
         """The latest value of each metric logged since the previous call."""
+        if not self._since_run:  # the common case, without the lock
+            return {}
         with self._lock:
             out, self._since_run = self._since_run, {}
             return out
