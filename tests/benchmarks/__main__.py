@@ -22,6 +22,7 @@ BENCHMARKS = (
     "pause",
     "checkpoint",
     "torch_sync",
+    "api",
 )
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,6 +18,7 @@ from ..status import TrainerState, TrainerStatus
 from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
+from ..trainer.metrics import RunOutcome, RunRecord
 from ._slots import Slots
 from .executor import Executor
 from .pause_gate import PauseGate
@@ -45,7 +46,11 @@ class _Track:
     last_exception: BaseException | None = None
 
     def snapshot(
-        self, paused: bool, quiescent: bool, restored_runs: int = 0
+        self,
+        paused: bool,
+        quiescent: bool,
+        restored_runs: int = 0,
+        metrics: dict[str, float] | None = None,
     ) -> TrainerStatus:
         state = self.state
         if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
@@ -61,6 +66,7 @@ class _Track:
             last_end=self.last_end,
             last_duration=self.last_duration,
             last_error=self.last_error,
+            metrics=metrics or {},
         )
 
 
@@ -166,7 +172,10 @@ class Scheduler:
         quiescent = stats.paused and 0 < stats.running <= stats.parked
         return {
             name: t.snapshot(
-                stats.paused, quiescent, self._trainers[name].restored_runs
+                stats.paused,
+                quiescent,
+                self._trainers[name].restored_runs,
+                self._trainers[name].metrics.latest(),
             )
             for name, t in self._tracks.items()
         }
@@ -319,6 +328,7 @@ class Scheduler:
         gate.run_started()
         track.state = TrainerState.RUNNING
         start = track.last_start = time.time()
+        collected = {n: u.collector.collected for n, u in self._users.items()}
         self._emit(ServiceEvent(EventKind.STARTED, trainer=name, time=start))
 
         def abandoned() -> None:
@@ -344,7 +354,24 @@ class Scheduler:
             track.last_duration = end - start
             track.state = TrainerState.WAITING
             if outcome.done:  # counted even when it ended as its task was cancelled
-                self._account(name, track, outcome, start, end, cancelled=cancelled)
+                record = self._record_run(
+                    name,
+                    trainer,
+                    start,
+                    end,
+                    outcome.error,
+                    bool(outcome.trained),
+                    collected,
+                )
+                self._account(
+                    name,
+                    track,
+                    outcome,
+                    start,
+                    end,
+                    cancelled=cancelled,
+                    new_items=record.new_items,
+                )
             else:
                 self._given_up[name] = outcome
         return None if outcome.error is not None else outcome.trained
@@ -358,6 +385,7 @@ class Scheduler:
         end: float,
         *,
         cancelled: bool,
+        new_items: Mapping[str, int] | None = None,
     ) -> None:
         error = outcome.error
         if error is None:
@@ -372,6 +400,7 @@ class Scheduler:
                     time=end,
                     duration=end - start,
                     trained=outcome.trained,
+                    new_items=new_items,
                 )
             )
             return
@@ -388,6 +417,32 @@ class Scheduler:
             )
             if is_interrupt(error):
                 self._on_fatal(name, error)
+
+    def _record_run(
+        self,
+        name: str,
+        trainer: Trainer,
+        start: float,
+        end: float,
+        error: BaseException | None,
+        trained: bool,
+        collected: dict[str, int],
+    ) -> RunRecord:
+        """Record the run in the trainer's metrics; announce what it logged."""
+        outcome: RunOutcome = (
+            "failed" if error is not None else "trained" if trained else "skipped"
+        )
+        record = trainer.metrics.record_run(
+            started=start, duration=end - start, outcome=outcome, collected=collected
+        )
+        logged = trainer.metrics.take_logged()
+        if logged:
+            self._emit(
+                ServiceEvent(
+                    EventKind.METRICS, trainer=name, run=record.run, metrics=logged
+                )
+            )
+        return record
 
     async def _handle_failure(
         self,
