@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .api._cli import add_client_commands
 from .errors import AiotrainerError
 
 __all__ = ["COMMAND_GROUPS", "main", "run"]
@@ -291,6 +292,7 @@ COMMAND_GROUPS: list[Callable[[Any], None]] = [
     register_daemon_commands,
     register_state_commands,
     register_demo_command,
+    add_client_commands,
 ]
 """Functions that each add a group of subcommands; each sets ``handler``."""
 

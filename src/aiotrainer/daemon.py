@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ __all__ = [
     "ProgressView",
     "StopReason",
     "collect_metrics",
+    "serve_api",
 ]
 
 logger = logging.getLogger("aiotrainer.daemon")
@@ -111,29 +113,58 @@ class ProgressView(Protocol):
 
 
 async def collect_metrics(service: TrainerService) -> dict[str, dict[str, float]]:
-    """Each trainer's ``metrics()`` (an optional method returning name -> number).
+    """Each trainer's last logged metrics (:meth:`Trainer.log_metrics`), by name;
+    trainers that logged none are left out."""
+    return {
+        name: dict(status.metrics)
+        for name, status in service.status().trainers.items()
+        if status.metrics
+    }
 
-    Called in a worker thread: it is user code.
+
+async def serve_api(
+    service: TrainerService, config: ServiceConfig, token: str | None = None
+) -> None:
+    """The daemon's add-on that serves the HTTP control API (``api.enabled``).
+
+    Runs uvicorn in this task until cancelled (then shuts it down gracefully);
+    logs the address it bound, port 0 resolved.
+
+    :param token: the bearer token, resolved from the config beforehand.
+    :raises ConfigError: when the address cannot be bound.
     """
+    from .api import create_app, serve
+    from .config.errors import ConfigError
 
-    def read() -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
-        for name, trainer in service.trainers.items():
-            method = getattr(trainer, "metrics", None)
-            if not callable(method):
-                continue
-            try:
-                values = method()
-                out[name] = {str(k): float(v) for k, v in dict(values).items()}
-            except Exception as exc:  # noqa: BLE001 - a display must not stop training
-                logger.debug("trainer %r: metrics() raised %r", name, exc)
-        return out
-
-    return await anyio.to_thread.run_sync(read)
+    api = config.api
+    app = create_app(
+        service,
+        token=token,
+        max_body_bytes=api.max_body_bytes,
+        cors_origins=api.cors_origins,
+    )
+    async with anyio.create_task_group() as tg:
+        try:
+            port = await tg.start(
+                functools.partial(serve, app, host=api.host, port=api.port)
+            )
+        except OSError as exc:
+            raise ConfigError(
+                [f"api.port: cannot listen on {api.host}:{api.port}: {exc}"]
+            ) from None
+        logger.info(
+            "HTTP API on http://%s:%d (%s)",
+            api.host,
+            port,
+            "bearer token required" if token else "no token: loopback only",
+        )
 
 
 class Daemon:
     """Run a :class:`TrainerService` from a config, with its sources and add-ons.
+
+    With ``api.enabled``, the HTTP control API (:func:`serve_api`) is the first
+    add-on.
 
     :param config: the checked config.
     :param progress: where to show progress, if anywhere.
@@ -176,6 +207,11 @@ class Daemon:
         :raises ConfigError: when a component cannot be built.
         :return: why and how it ended.
         """
+        if self.config.api.enabled:  # a bad token source fails before anything runs
+            token = self.config.api.resolve_token()
+            self._add_ons.insert(
+                0, lambda service, config: serve_api(service, config, token)
+            )
         state_dir = self.config.state.dir
         lock = StateDirLock(state_dir) if state_dir is not None else None
         if lock is not None:

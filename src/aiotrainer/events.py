@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -19,13 +20,16 @@ class EventKind(enum.StrEnum):
     STARTED = "started"
     """A trainer's run started."""
     FINISHED = "finished"
-    """A trainer's run finished (``trained`` says whether it was trainable)."""
+    """A trainer's run finished (``trained`` says whether it was trainable;
+    ``new_items``: items collected per data user since its previous run)."""
     FAILED = "failed"
     """A trainer's run raised (``error``; ``action`` is what the policy did)."""
     PAUSED = "paused"
     """``pause()`` took effect: no run is in flight, ``on_paused()`` hooks ran."""
     RESUMED = "resumed"
     """``resume()`` took effect: ``on_resumed()`` hooks ran, runs may start."""
+    METRICS = "metrics"
+    """A run logged metrics (``metrics``: the last value of each, ``run``)."""
     SAVED = "saved"
     """A checkpoint was written (``path``; ``duration``: the whole save)."""
     SAVE_FAILED = "save_failed"
@@ -67,14 +71,26 @@ class ServiceEvent:
     ``"disable"``."""
     path: str | None = None
     """For ``saved``: the checkpoint directory."""
+    run: int | None = None
+    """For ``metrics``: the number of the run that logged them."""
+    metrics: Mapping[str, float] | None = None
+    """For ``metrics``: the last value logged for each metric in that run
+    (:meth:`Trainer.log_metrics`)."""
+    new_items: Mapping[str, int] | None = None
+    """For ``finished``: items collected per data user since the trainer's
+    previous run."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, without the fields that are ``None``."""
         out: dict[str, Any] = {"kind": self.kind.value, "time": self.time}
-        for key in ("trainer", "duration", "trained", "error", "action", "path"):
+        for key in ("trainer", "duration", "trained", "error", "action", "path", "run"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        if self.metrics is not None:
+            out["metrics"] = dict(self.metrics)
+        if self.new_items is not None:
+            out["new_items"] = dict(self.new_items)
         return out
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import math
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 __all__ = [
     "BufferStatus",
+    "Scalar",
     "ServiceState",
     "ServiceStatus",
     "TrainerState",
@@ -55,6 +58,17 @@ class TrainerState(enum.StrEnum):
     """The service is not running (not started yet, or stopped)."""
 
 
+def _scalar_to_json(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+Scalar = Annotated[
+    float, PlainSerializer(_scalar_to_json, return_type=float | str, when_used="json")
+]
+"""A logged metric value: in JSON, NaN and infinities become ``"nan"``, ``"inf"``
+and ``"-inf"`` (JSON has no number for them)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +92,8 @@ class TrainerStatus(_Model):
     """Seconds the last run took; ``None`` before the first."""
     last_error: str | None
     """The last failure, ``"ExceptionType: message"``; ``None`` if none yet."""
+    metrics: dict[str, Scalar] = {}
+    """The last value logged for each metric (:meth:`Trainer.log_metrics`)."""
 
 
 class BufferStatus(_Model):

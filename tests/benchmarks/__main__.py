@@ -22,6 +22,7 @@ BENCHMARKS = (
     "pause",
     "checkpoint",
     "torch_sync",
+    "api",
     "update",
     "e2e",
 )

@@ -206,3 +206,17 @@ class TestChaining:
                 await journal.wait_count("t", "trained", 5)
         assert holders[0] == 0  # the first run retrieved it: no lock yet
         assert all(h == 1 for h in holders[1:])
+
+    async def test_every_chained_run_is_recorded_in_the_metrics(
+        self, journal: Journal
+    ) -> None:
+        trainer = InstrumentedTrainer("t", journal, body=nap)
+        service = make_service(trainer)
+        with anyio.fail_after(DEADLINE):
+            async with service:
+                await journal.wait_count("t", "trained", 20)
+        records = trainer.metrics.runs()
+        assert [r.outcome for r in records] == ["trained"] * journal.count(
+            "t", "trained"
+        )
+        assert [r.run for r in records] == list(range(1, len(records) + 1))

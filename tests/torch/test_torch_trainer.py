@@ -127,6 +127,7 @@ class TestRuns:
         models.save_state(tmp_path / "models")
         assert sorted(p.name for p in (tmp_path / "trainer").iterdir()) == [
             "adam.optim.pt",
+            "metrics.json",
             "previous_training_time",
             "runs",
             "step.lrsch.pt",

@@ -177,7 +177,7 @@ class ApiConfig(_Section):
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(default=8765, ge=0, le=65535, description="0: any free port")
+    port: int = Field(default=8470, ge=0, le=65535, description="0: any free port")
     token: SecretStr | None = Field(
         default=None, description="the bearer token; prefer token_env or token_file"
     )
@@ -186,6 +186,13 @@ class ApiConfig(_Section):
     )
     token_file: Path | None = Field(
         default=None, description="a file that holds the token"
+    )
+    max_body_bytes: PositiveInt = Field(
+        default=8 * 1024 * 1024,
+        description="the largest request body; larger ones get 413 before parsing",
+    )
+    cors_origins: list[str] | None = Field(
+        default=None, description="origins allowed by CORS; null: no CORS headers"
     )
 
     @model_validator(mode="after")
@@ -199,6 +206,14 @@ class ApiConfig(_Section):
             raise ValueError(
                 f"give at most one of token, token_env, token_file (got {given})"
             )
+        if self.enabled and not given:
+            from ..api.server import is_loopback
+
+            if not is_loopback(self.host):
+                raise ValueError(
+                    "a non-loopback host needs a token (token, token_env or "
+                    f"token_file), or bind 127.0.0.1 (got host={self.host!r})"
+                )
         return self
 
     def resolve_token(self, environ: Mapping[str, str] | None = None) -> str | None:

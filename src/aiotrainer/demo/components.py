@@ -125,10 +125,6 @@ class LinearRegressionTrainer(Trainer):
         """Keep the data user."""
         self.samples: DataUser[Any] = self.get_data_user(self.data_user_name)
 
-    def metrics(self) -> dict[str, float]:
-        """What the daemon's progress display shows: the last run's training loss."""
-        return {"loss": self.last_loss}
-
     def train(self) -> None:
         """Run ``steps`` SGD steps on random mini-batches."""
         data: list[Sample] = self.samples.get_data()
@@ -149,6 +145,7 @@ class LinearRegressionTrainer(Trainer):
             m.b -= self.lr * 2 * gb / n
             loss /= n
         self.last_loss = loss
+        self.log_metrics({"loss": loss})  # status(), events, /metrics, progress
 
 
 class SyntheticStream:

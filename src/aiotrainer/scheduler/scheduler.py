@@ -21,6 +21,7 @@ from ..status import TrainerState, TrainerStatus
 from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
+from ..trainer.metrics import RunOutcome, RunRecord
 from ._loop import LoopCaller
 from ._slots import Slots
 from .executor import Executor, LocalExecutor
@@ -51,7 +52,11 @@ class _Track:
     last_exception: BaseException | None = None
 
     def snapshot(
-        self, paused: bool, quiescent: bool, restored_runs: int = 0
+        self,
+        paused: bool,
+        quiescent: bool,
+        restored_runs: int = 0,
+        metrics: dict[str, float] | None = None,
     ) -> TrainerStatus:
         state = self.state
         if paused and state in (TrainerState.WAITING, TrainerState.QUEUED):
@@ -67,6 +72,7 @@ class _Track:
             last_end=self.last_end,
             last_duration=self.last_duration,
             last_error=self.last_error,
+            metrics=metrics or {},
         )
 
 
@@ -79,7 +85,16 @@ class _Outcome:
     for the engine's own cancellation or allowed to unwind the event loop.
     """
 
-    __slots__ = ("done", "error", "mark", "seen", "started", "stopped", "trained")
+    __slots__ = (
+        "collected",
+        "done",
+        "error",
+        "mark",
+        "seen",
+        "started",
+        "stopped",
+        "trained",
+    )
 
     def __init__(self, seen: dict[str, int], mark: tuple[float, dict[str, int]]):
         self.started = False
@@ -91,6 +106,8 @@ class _Outcome:
         self.seen = seen
         self.mark = mark
         self.stopped = False
+        # every data user's collected count as the (last) run started: metrics
+        self.collected: dict[str, int] = {}
 
     def stop(self) -> None:
         """Start no further run in this chain (its task was cancelled)."""
@@ -197,7 +214,10 @@ class Scheduler:
         quiescent = stats.paused and 0 < stats.running <= stats.parked
         return {
             name: t.snapshot(
-                stats.paused, quiescent, self._trainers[name].restored_runs
+                stats.paused,
+                quiescent,
+                self._trainers[name].restored_runs,
+                self._trainers[name].metrics.latest(),
             )
             for name, t in self._tracks.items()
         }
@@ -378,6 +398,7 @@ class Scheduler:
         to the loop in ``outcome`` as a single run's would.
         """
         gate, slots, locked = self._gate, self._slots, len(locks)
+        everyone = [(n, u.collector) for n, u in self._users.items()]
         # A cancellation of the awaiting task is requested on the loop at once
         # (task.cancel()), before the executor's handler runs: read it too.
         task = asyncio.current_task()
@@ -403,14 +424,31 @@ class Scheduler:
                     end = time.time()
                     start = track.last_start
                     assert start is not None
+                    record = trainer.metrics.record_run(
+                        started=start,
+                        duration=end - start,
+                        outcome="trained",
+                        collected=outcome.collected,
+                    )
+                    logged = trainer.metrics.take_logged()
                     track.runs += 1
                     track.consecutive_failures = 0
                     track.last_end = end
                     track.last_duration = end - start
                     outcome.seen = {n: c.collected for n, c in watched}
                     outcome.mark = trainer._training_mark()
+                    outcome.collected = {n: c.collected for n, c in everyone}
                     track.last_start = now = time.time()
                     if self._listening():
+                        if logged:
+                            self._post(
+                                ServiceEvent(
+                                    EventKind.METRICS,
+                                    trainer=name,
+                                    run=record.run,
+                                    metrics=logged,
+                                )
+                            )
                         self._post(
                             ServiceEvent(
                                 EventKind.FINISHED,
@@ -418,6 +456,7 @@ class Scheduler:
                                 time=end,
                                 duration=end - start,
                                 trained=True,
+                                new_items=record.new_items,
                             )
                         )
                         self._post(
@@ -460,6 +499,7 @@ class Scheduler:
         gate.run_started()
         track.state = TrainerState.RUNNING
         start = track.last_start = time.time()
+        outcome.collected = {n: u.collector.collected for n, u in self._users.items()}
         if self._listening():
             self._emit(ServiceEvent(EventKind.STARTED, trainer=name, time=start))
 
@@ -497,7 +537,24 @@ class Scheduler:
             track.last_duration = end - start
             track.state = TrainerState.WAITING
             if outcome.done:  # counted even when it ended as its task was cancelled
-                self._account(name, track, outcome, start, end, cancelled=cancelled)
+                record = self._record_run(
+                    name,
+                    trainer,
+                    start,
+                    end,
+                    outcome.error,
+                    bool(outcome.trained),
+                    outcome.collected,
+                )
+                self._account(
+                    name,
+                    track,
+                    outcome,
+                    start,
+                    end,
+                    cancelled=cancelled,
+                    new_items=record.new_items,
+                )
             else:
                 self._given_up[name] = outcome
         return None if outcome.error is not None else outcome.trained
@@ -511,6 +568,7 @@ class Scheduler:
         end: float,
         *,
         cancelled: bool,
+        new_items: Mapping[str, int] | None = None,
     ) -> None:
         error = outcome.error
         if error is None:
@@ -526,6 +584,7 @@ class Scheduler:
                         time=end,
                         duration=end - start,
                         trained=outcome.trained,
+                        new_items=new_items,
                     )
                 )
             return
@@ -542,6 +601,32 @@ class Scheduler:
             )
             if is_interrupt(error):
                 self._on_fatal(name, error)
+
+    def _record_run(
+        self,
+        name: str,
+        trainer: Trainer,
+        start: float,
+        end: float,
+        error: BaseException | None,
+        trained: bool,
+        collected: dict[str, int],
+    ) -> RunRecord:
+        """Record the run in the trainer's metrics; announce what it logged."""
+        outcome: RunOutcome = (
+            "failed" if error is not None else "trained" if trained else "skipped"
+        )
+        record = trainer.metrics.record_run(
+            started=start, duration=end - start, outcome=outcome, collected=collected
+        )
+        logged = trainer.metrics.take_logged()
+        if logged:
+            self._emit(
+                ServiceEvent(
+                    EventKind.METRICS, trainer=name, run=record.run, metrics=logged
+                )
+            )
+        return record
 
     async def _handle_failure(
         self,

@@ -209,12 +209,6 @@ class VAETrainer(TorchTrainer):
         """Retrieve the VAE (synced after each run)."""
         self.vae = self.get_torch_training_model(self.model_name, TinyVAE)
 
-    def metrics(self) -> dict[str, float]:
-        """What the daemon's progress display shows: the last run's mean loss and
-        the squared error per image of the mean-latent reconstruction (what the
-        agent computes) on its last batch."""
-        return {"loss": self.last_loss, "error": self.last_error}
-
     def setup(self) -> None:
         """Set torch's threads (see ``num_threads``), then make the optimizer."""
         if self.num_threads is not None and torch.get_num_threads() != self.num_threads:
@@ -242,3 +236,4 @@ class VAETrainer(TorchTrainer):
         with torch.no_grad():
             recon = self.vae.model.reconstruct(x)
             self.last_error = float((recon - x).pow(2).sum(1).mean())
+        self.log_metrics({"loss": self.last_loss, "error": self.last_error})

@@ -16,17 +16,21 @@ from .conditions import (
 )
 from .dicts import TrainersDict
 from .errors import NotAttachedError
+from .metrics import MetricPoint, MetricsRecorder, RunRecord
 
 __all__ = [
     "AllOf",
     "AnyOf",
     "Condition",
     "ConditionContext",
+    "MetricPoint",
+    "MetricsRecorder",
     "MinBufferSize",
     "MinInterval",
     "MinNewData",
     "NotAttachedError",
     "Readiness",
+    "RunRecord",
     "SampleToInsertRatio",
     "Trainer",
     "TrainersDict",

@@ -22,6 +22,7 @@ from .conditions import (
     all_of,
 )
 from .errors import NotAttachedError
+from .metrics import MetricsRecorder
 
 __all__ = ["Trainer"]
 
@@ -94,6 +95,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         self._collected_at_previous_training: dict[str, int] = {}
         self._completed_runs = 0
         self._restored_runs = 0
+        self._metrics = MetricsRecorder()
 
     # -- attaching -------------------------------------------------------------
 
@@ -314,6 +316,25 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         self._completed_runs += 1
         return True
 
+    # -- metrics ---------------------------------------------------------------
+
+    def log_metrics(self, values: Mapping[str, float]) -> None:
+        """Record scalars (e.g. ``{"loss": 0.12}``) for the current run.
+
+        Thread-safe; call it from :meth:`train`. NaN and infinities are kept and
+        shown as such. The values appear in ``status()``, the events, the HTTP
+        API and ``/metrics``, and in a bounded history saved with checkpoints.
+
+        :param values: metric name -> number.
+        :raises TypeError: for a non-mapping, a bad name or a non-number value.
+        """
+        self._metrics.log(values)
+
+    @property
+    def metrics(self) -> MetricsRecorder:
+        """This trainer's logged metrics and run records."""
+        return self._metrics
+
     # -- state -----------------------------------------------------------------
 
     @property
@@ -332,6 +353,7 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         (path / _RUNS_FILE).write_text(
             str(self._restored_runs + self._completed_runs), encoding="utf-8"
         )
+        self._metrics.save(path)
 
     def load_state(self, path: Path) -> None:
         """Read ``previous_training_time`` back from directory ``path``, and the
@@ -342,3 +364,4 @@ class Trainer(ABC, PersistentStateMixin, ThreadEventMixin):
         runs = path / _RUNS_FILE
         if runs.is_file():
             self._restored_runs = int(runs.read_text("utf-8")) - self._completed_runs
+        self._metrics.load(path)

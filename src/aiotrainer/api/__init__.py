@@ -1,0 +1,20 @@
+"""The HTTP control API: ``create_app(service)``, :func:`serve`, and a client."""
+
+from __future__ import annotations
+
+from .app import DEFAULT_MAX_BODY_BYTES, create_app
+from .client import ApiClient
+from .errors import ApiError, InsecureBindError, RequestError, ServerUnreachableError
+from .server import is_loopback, serve
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ApiClient",
+    "ApiError",
+    "InsecureBindError",
+    "RequestError",
+    "ServerUnreachableError",
+    "create_app",
+    "is_loopback",
+    "serve",
+]

@@ -1,0 +1,101 @@
+"""``POST /v1/data/{buffer}``: read, decode and check a batch of items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+from fastapi import HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
+
+from .models import DataBatch
+
+__all__ = ["MSGPACK_TYPES", "read_batch", "schema_adapters"]
+
+MSGPACK_TYPES = frozenset(
+    {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"}
+)
+
+
+def schema_adapters(schemas: Mapping[str, Any] | None) -> dict[str, TypeAdapter[Any]]:
+    """A validator per buffer from ``create_app(item_schemas=...)``.
+
+    :raises TypeError: for a schema pydantic cannot build a validator for.
+    """
+    out: dict[str, TypeAdapter[Any]] = {}
+    for name, schema in (schemas or {}).items():
+        try:
+            out[name] = TypeAdapter(schema)
+        except Exception as exc:  # pydantic raises several kinds here
+            raise TypeError(
+                f"item_schemas[{name!r}]: {schema!r} is not a type pydantic can "
+                f"validate ({exc})"
+            ) from exc
+    return out
+
+
+def _validation_details(error: ValidationError, prefix: tuple[Any, ...]) -> list[Any]:
+    return [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(
+            include_url=False, include_input=False, include_context=False
+        )
+    ]
+
+
+async def read_batch(request: Request, adapter: TypeAdapter[Any] | None) -> list[Any]:
+    """The batch's items, decoded and checked against the buffer's schema.
+
+    :raises HTTPException: 400 for a body that does not decode, 415 for an
+        unknown content type, 422 for a wrong shape or items the schema refuses.
+    """
+    raw = b"".join([chunk async for chunk in request.stream()])
+    media = request.headers.get("content-type", "application/json")
+    media = media.split(";", 1)[0].strip().lower()
+    if media in MSGPACK_TYPES:
+        try:
+            document = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise HTTPException(400, f"body is not valid msgpack: {exc}") from None
+    elif media in ("application/json", "") or media.endswith("+json"):
+        try:
+            document = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    else:
+        raise HTTPException(
+            415,
+            f"content type {media!r} is not accepted; expected application/json "
+            "or application/msgpack",
+        )
+    try:
+        batch = DataBatch.model_validate(document)
+    except ValidationError as exc:
+        raise _Unprocessable(
+            'body must be an object {"items": [...]}',
+            _validation_details(exc, ("body",)),
+        ) from None
+    if adapter is None:
+        return batch.items
+    items: list[Any] = []
+    problems: list[Any] = []
+    for index, item in enumerate(batch.items):
+        try:
+            items.append(adapter.validate_python(item))
+        except ValidationError as exc:
+            problems += _validation_details(exc, ("body", "items", index))
+    if problems:
+        raise _Unprocessable(
+            f"{len({p['loc'][2] for p in problems})} of {len(batch.items)} item(s) "
+            "do not match the buffer's item schema; nothing was collected",
+            problems,
+        )
+    return items
+
+
+class _Unprocessable(HTTPException):
+    def __init__(self, message: str, details: list[Any]) -> None:
+        super().__init__(422, message)
+        self.details = details

@@ -1,0 +1,165 @@
+"""A small synchronous client of the control API (httpx), used by the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import msgpack
+
+from ..status import ServiceState, ServiceStatus
+from .errors import RequestError, ServerUnreachableError
+from .models import IngestResult, TrainerDetail, TrainerList
+
+__all__ = ["DEFAULT_URL", "ApiClient"]
+
+DEFAULT_URL = "http://127.0.0.1:8470"
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return message
+    return json.dumps(body)
+
+
+class ApiClient:
+    """Talk to an aiotrainer control API.
+
+    ::
+
+        with ApiClient("http://127.0.0.1:8470", token=...) as api:
+            print(api.status().state)
+            api.ingest("experience", [{"x": 1.0}], msgpack=True)
+
+    :param url: the API's base URL.
+    :param token: the bearer token, if the API has one.
+    :param timeout: seconds for each request (a pause may take longer: its own
+        timeout is added).
+    :raises ValueError: for a URL that is not http(s).
+    """
+
+    def __init__(
+        self, url: str = DEFAULT_URL, *, token: str | None = None, timeout: float = 10.0
+    ) -> None:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(f"url must be an http(s) URL with a host, got {url!r}")
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        self.url = url
+        self._timeout = timeout
+        self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections. Idempotent."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(
+                f"cannot reach {self.url}: {exc or type(exc).__name__}"
+            ) from exc
+        if response.status_code >= 400:
+            raise RequestError(response.status_code, _message(response))
+        return response
+
+    def status(self) -> ServiceStatus:
+        """``GET /v1/status``."""
+        return ServiceStatus.model_validate(self._request("GET", "/v1/status").json())
+
+    def trainers(self) -> TrainerList:
+        """``GET /v1/trainers``."""
+        return TrainerList.model_validate(self._request("GET", "/v1/trainers").json())
+
+    def trainer(self, name: str) -> TrainerDetail:
+        """``GET /v1/trainers/{name}``: status, metric history, run records."""
+        response = self._request("GET", f"/v1/trainers/{httpx.URL(path=name).path}")
+        return TrainerDetail.model_validate(response.json())
+
+    def pause(self, timeout: float = 30.0) -> ServiceState:
+        """``POST /v1/pause``: the state once paused.
+
+        :raises RequestError: 409 when runs are still going after ``timeout``.
+        """
+        response = self._request(
+            "POST",
+            "/v1/pause",
+            params={"timeout": timeout},
+            timeout=self._timeout + timeout,
+        )
+        return ServiceState(response.json()["state"])
+
+    def resume(self) -> ServiceState:
+        """``POST /v1/resume``: the state once resumed."""
+        return ServiceState(self._request("POST", "/v1/resume").json()["state"])
+
+    def save(self) -> str:
+        """``POST /v1/save``: the checkpoint's path, once it is on disk."""
+        return str(self._request("POST", "/v1/save", timeout=None).json()["path"])
+
+    def shutdown(self) -> ServiceState:
+        """``POST /v1/shutdown``: the service begins to stop."""
+        return ServiceState(self._request("POST", "/v1/shutdown").json()["state"])
+
+    def ingest(
+        self, buffer: str, items: Sequence[Any], *, msgpack: bool = False
+    ) -> IngestResult:
+        """``POST /v1/data/{buffer}``: collect ``items`` there.
+
+        :param msgpack: send msgpack instead of JSON (smaller, faster, and it
+            carries bytes).
+        """
+        path = f"/v1/data/{httpx.URL(path=buffer).path}"
+        if msgpack:
+            response = self._request(
+                "POST",
+                path,
+                content=_packb({"items": list(items)}),
+                headers={"Content-Type": "application/msgpack"},
+            )
+        else:
+            response = self._request("POST", path, json={"items": list(items)})
+        return IngestResult.model_validate(response.json())
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """``GET /v1/events``: each event as a dict, until the server ends the
+        stream (when the service begins to stop)."""
+        try:
+            with self._http.stream("GET", "/v1/events", timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise RequestError(response.status_code, _message(response))
+                data: list[str] = []
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        yield json.loads("\n".join(data))
+                        data = []
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"cannot reach {self.url}: {exc}") from exc
+
+
+def _packb(document: object) -> bytes:
+    packed: bytes = msgpack.packb(document, use_bin_type=True)
+    return packed

@@ -1,0 +1,39 @@
+"""Errors of the HTTP control API and its client."""
+
+from __future__ import annotations
+
+from ..errors import AiotrainerError
+
+__all__ = ["ApiError", "InsecureBindError", "RequestError", "ServerUnreachableError"]
+
+
+class ApiError(AiotrainerError):
+    """Base class of the API's own errors."""
+
+
+class InsecureBindError(ApiError, ValueError):
+    """A non-loopback address was asked for without a token guarding the API."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"refusing to serve the control API on {host!r} without a token: "
+            "anyone who can reach it could pause, save or stop the service. "
+            "Set a token (create_app(service, token=...)) or bind 127.0.0.1"
+        )
+
+
+class RequestError(ApiError):
+    """The server answered a request with an error.
+
+    :param status_code: the HTTP status.
+    :param message: the server's message.
+    """
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+
+
+class ServerUnreachableError(ApiError, ConnectionError):
+    """The client could not reach the server (refused, timed out, bad URL)."""

@@ -1,0 +1,111 @@
+"""``aiotrainer run`` with the HTTP API on, driven by the CLI client, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from test_daemon import DEMO, Daemon, _checkpoints, _cli
+
+pytestmark = pytest.mark.timeout(120)
+
+API = ["--set", "api.enabled=true", "--set", "api.port=0", "--set", "run.max_uptime=60"]
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[Daemon, str]]:
+    proc = Daemon(DEMO, "--set", f"state.dir={tmp_path}", *API)
+    try:
+        proc.wait_for("HTTP API on http://")
+        match = re.search(r"HTTP API on (http://127\.0\.0\.1:\d+)", proc.output)
+        assert match, proc.output
+        yield proc, match[1]
+    finally:
+        proc.kill()
+
+
+class TestDaemonApi:
+    def test_the_cli_client_controls_a_running_daemon(
+        self, daemon: tuple[Daemon, str], tmp_path: Path
+    ) -> None:
+        proc, url = daemon
+        status = _cli("status", "--url", url, "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["state"] in ("running", "paused")
+
+        paused = _cli("pause", "--url", url, "--json")
+        assert paused.returncode == 0, paused.stderr
+        assert json.loads(_cli("status", "--url", url, "--json").stdout)["state"] == (
+            "paused"
+        )
+        assert _cli("resume", "--url", url).returncode == 0
+
+        saved = _cli("save", "--url", url, "--json")
+        assert saved.returncode == 0, saved.stderr
+        assert Path(json.loads(saved.stdout)["path"]).name in _checkpoints(tmp_path)
+
+        down = _cli("shutdown", "--url", url)
+        assert down.returncode == 0, down.stderr
+        assert proc.finish() == 0, proc.output  # graceful: exit 0
+        assert len(_checkpoints(tmp_path)) >= 2  # the save, then the final one
+
+        gone = _cli("status", "--url", url)
+        assert gone.returncode == 3  # unreachable once the daemon has exited
+
+    def test_a_wrong_token_is_refused(self, tmp_path: Path) -> None:
+        proc = Daemon(
+            DEMO,
+            "--set",
+            f"state.dir={tmp_path}",
+            *API,
+            "--set",
+            "api.token=s3cret",
+        )
+        try:
+            proc.wait_for("HTTP API on http://")
+            match = re.search(r"HTTP API on (http://127\.0\.0\.1:\d+)", proc.output)
+            assert match, proc.output
+            url = match[1]
+            refused = _cli("status", "--url", url, "--token", "wrong")
+            assert refused.returncode == 1
+            ok = _cli("status", "--url", url, "--token", "s3cret")
+            assert ok.returncode == 0, ok.stderr
+            assert _cli("shutdown", "--url", url, "--token", "s3cret").returncode == 0
+            assert proc.finish() == 0
+        finally:
+            proc.kill()
+
+
+class TestApiConfigErrors:
+    def test_a_public_host_without_a_token_is_refused(self) -> None:
+        done = _cli(
+            "validate",
+            str(DEMO),
+            "--set",
+            "api.enabled=true",
+            "--set",
+            "api.host=0.0.0.0",
+        )
+        assert done.returncode == 2
+        assert "needs a token" in done.stderr + done.stdout
+        assert "Traceback" not in done.stderr
+
+    def test_an_unset_token_variable_is_exit_2_before_anything_runs(
+        self, tmp_path: Path
+    ) -> None:
+        done = _cli(
+            "run",
+            str(DEMO),
+            "--set",
+            f"state.dir={tmp_path}",
+            *API,
+            "--set",
+            "api.token_env=AIOTRAINER_TEST_NO_SUCH_VAR",
+        )
+        assert done.returncode == 2, done.stderr
+        assert "api.token_env" in done.stderr
+        assert _checkpoints(tmp_path) == []  # nothing ran, nothing saved
