@@ -109,3 +109,24 @@ class TestApiConfigErrors:
         assert done.returncode == 2, done.stderr
         assert "api.token_env" in done.stderr
         assert _checkpoints(tmp_path) == []  # nothing ran, nothing saved
+
+
+class TestRunSettings:
+    def test_the_switch_interval_is_applied_and_logged(self, tmp_path: Path) -> None:
+        done = _cli(
+            "run",
+            str(DEMO),
+            "--set",
+            f"state.dir={tmp_path}",
+            "--set",
+            "run.max_runs=1",
+            "--set",
+            "run.switch_interval=0.0005",
+        )
+        assert done.returncode == 0, done.stderr
+        assert "GIL switch interval: 0.0005 s" in done.stderr + done.stdout
+
+    def test_a_bad_switch_interval_is_refused(self) -> None:
+        done = _cli("validate", str(DEMO), "--set", "run.switch_interval=0")
+        assert done.returncode == 2
+        assert "run.switch_interval" in done.stderr + done.stdout

@@ -207,6 +207,9 @@ class Daemon:
         :raises ConfigError: when a component cannot be built.
         :return: why and how it ended.
         """
+        if self.config.run.switch_interval is not None:
+            sys.setswitchinterval(self.config.run.switch_interval)
+            logger.info("GIL switch interval: %g s", self.config.run.switch_interval)
         if self.config.api.enabled:  # a bad token source fails before anything runs
             token = self.config.api.resolve_token()
             self._add_ons.insert(

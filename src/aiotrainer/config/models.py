@@ -298,6 +298,11 @@ class RunConfig(_Section):
     progress_interval: PositiveSeconds = Field(
         default=1.0, description="seconds between plain progress lines"
     )
+    switch_interval: PositiveSeconds | None = Field(
+        default=None,
+        description="the GIL switch interval in seconds (sys.setswitchinterval) for "
+        "the daemon's process; null: Python's default (0.005). See docs/performance.md",
+    )
 
 
 class ServiceConfig(_Section):
