@@ -65,7 +65,9 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_break(
         ]
         with anyio.fail_after(BUDGET + 60):
             done = await anyio.run_process(command, check=False, cwd=tmp_path)
-        assert service.state == "running"
+        # the service survived the fuzzing: still up (the fuzzer may well have
+        # ended on a POST /v1/pause, so paused is as good as running here)
+        assert service.state in ("running", "paused")
     output = done.stdout.decode() + done.stderr.decode()
     assert done.returncode == 0, output
     assert "Tested: 10" in output, output
