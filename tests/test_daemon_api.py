@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from aiotrainer.api.client import ApiClient
 from test_daemon import DEMO, Daemon, _checkpoints, _cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -109,6 +113,42 @@ class TestApiConfigErrors:
         assert done.returncode == 2, done.stderr
         assert "api.token_env" in done.stderr
         assert _checkpoints(tmp_path) == []  # nothing ran, nothing saved
+
+
+class TestDaemonStreamsAndIngestion:
+    def test_events_end_at_shutdown_and_other_processes_ingest(
+        self, daemon: tuple[Daemon, str]
+    ) -> None:
+        proc, url = daemon
+        events = subprocess.Popen(
+            [sys.executable, "-m", "aiotrainer.cli", "events", "--url", url, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # connected once the first event (the demo trains all along) arrives
+            assert events.stdout is not None
+            ready, _, _ = select.select([events.stdout], [], [], 30)
+            assert ready, "the events stream never connected"
+            first = json.loads(events.stdout.readline())
+            assert first["kind"]
+            with ApiClient(url) as api:  # this test process is the other process
+                before = api.status().buffers["samples"].collected
+                items = [[[0.1, 0.2, 0.3], 1.0]] * 100
+                result = api.ingest("samples", items, msgpack=True)
+                assert result.accepted == 100
+                assert api.status().buffers["samples"].collected >= before + 100
+            assert _cli("shutdown", "--url", url).returncode == 0
+            out, err = events.communicate(timeout=60)  # the stream ended by itself
+            assert events.returncode == 0, err
+            kinds = [json.loads(line)["kind"] for line in out.splitlines() if line]
+            assert "service_stopping" in kinds
+            assert proc.finish() == 0, proc.output
+        finally:
+            if events.poll() is None:
+                events.kill()
+                events.communicate()
 
 
 class TestRunSettings:
