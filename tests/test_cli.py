@@ -67,8 +67,20 @@ class TestArguments:
             (["demo", "--seconds", "0"], "expected a number > 0, got '0'"),
             (["demo", "--rate", "fast"], "expected a number > 0, got 'fast'"),
             (["checkpoints"], "the following arguments are required: state_dir"),
+            (["demo", "--seconds", "inf"], "expected a number > 0, got 'inf'"),
+            (["demo", "--rate", "nan"], "expected a number > 0, got 'nan'"),
+            (["pause", "--timeout", "3601"], "expected a number in (0, 3600]"),
         ],
-        ids=["no-command", "unknown-command", "zero-seconds", "word-rate", "no-dir"],
+        ids=[
+            "no-command",
+            "unknown-command",
+            "zero-seconds",
+            "word-rate",
+            "no-dir",
+            "infinite-seconds",
+            "nan-rate",
+            "pause-timeout-too-long",
+        ],
     )
     def test_bad_arguments_exit_2_with_a_message(
         self, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._argtypes import positive_number
 from .api._cli import add_client_commands
 from .errors import AiotrainerError
 
@@ -30,16 +31,7 @@ __all__ = ["COMMAND_GROUPS", "main", "run"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number > 0, got {text!r}"
-        ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+_positive = positive_number()
 
 
 def _error(message: str) -> None:

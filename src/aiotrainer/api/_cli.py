@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .._argtypes import positive_number
 from ..status import ServiceStatus
 from .client import DEFAULT_URL, ApiClient
 from .errors import RequestError, ServerUnreachableError
@@ -37,18 +38,7 @@ URL_ENV = "AIOTRAINER_URL"
 TOKEN_ENV = "AIOTRAINER_TOKEN"
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number > 0, got {text!r}"
-        ) from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in (0, 3600], got {text!r}"
-        )
-    return value
+_positive = positive_number(3600)
 
 
 def add_client_commands(commands: Any) -> None:
