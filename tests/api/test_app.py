@@ -302,6 +302,7 @@ class TestIngestion:
             big = {"items": list(range(100))}
             announced = await api.client.post("/v1/data/buf", json=big)
             assert announced.status_code == 413
+            assert announced.json()["error"] == "body_too_large"
             assert announced.json()["message"] == (
                 f"request body of {len(httpx.Request('POST', '/', json=big).content)} "
                 "bytes is over the limit of 64 bytes"
@@ -317,6 +318,7 @@ class TestIngestion:
                 headers={"Content-Type": "application/json"},
             )
             assert streamed.status_code == 413
+            assert streamed.json()["error"] == "body_too_large"  # as announced
             assert streamed.json()["message"] == (
                 "request body larger than the limit of 64 bytes"
             )
