@@ -257,7 +257,18 @@ class TestIngestion:
         ("content", "content_type", "status", "message"),
         [
             (b"{nope", "application/json", 400, "body is not valid JSON"),
-            (b"\xc1", "application/msgpack", 400, "body is not valid msgpack"),
+            (
+                b"\xc1",
+                "application/msgpack",
+                400,
+                "body is not valid msgpack: a byte that starts no msgpack value",
+            ),
+            (
+                b"\x91" * 100_000,
+                "application/msgpack",
+                400,
+                "body is not valid msgpack: nested too deeply",
+            ),
             (
                 b'{"items": 3}',
                 "application/json",
@@ -271,6 +282,7 @@ class TestIngestion:
         ids=[
             "bad-json",
             "bad-msgpack",
+            "deep-msgpack",
             "items-not-list",
             "extra-key",
             "bare-list",
