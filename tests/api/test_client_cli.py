@@ -88,9 +88,12 @@ class TestClient:
             "paused running",
         ]
 
-    def test_bad_url_is_refused(self) -> None:
+    @pytest.mark.parametrize(
+        "url", ["ftp://example.test", "http://[::1", "http://127.0.0.1:99999"]
+    )
+    def test_bad_url_is_refused(self, url: str) -> None:
         with pytest.raises(ValueError, match="url must be an http.s. URL with a host"):
-            ApiClient("ftp://example.test")
+            ApiClient(url)
 
 
 class TestCli:

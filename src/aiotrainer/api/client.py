@@ -43,14 +43,22 @@ class ApiClient:
     :param token: the bearer token, if the API has one.
     :param timeout: seconds for each request (a pause may take longer: its own
         timeout is added).
-    :raises ValueError: for a URL that is not http(s).
+    :raises ValueError: for a URL that is not http(s), has no host or a bad port.
     """
 
     def __init__(
         self, url: str = DEFAULT_URL, *, token: str | None = None, timeout: float = 10.0
     ) -> None:
-        parsed = httpx.URL(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        try:
+            parsed = httpx.URL(url) if isinstance(url, str) else None
+        except httpx.InvalidURL:
+            parsed = None  # a bad port or bracket: refused below, like any other
+        if (
+            parsed is None
+            or parsed.scheme not in ("http", "https")
+            or not parsed.host
+            or not 0 < (parsed.port or 80) < 65536
+        ):
             raise ValueError(f"url must be an http(s) URL with a host, got {url!r}")
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self.url = url
