@@ -210,6 +210,27 @@ class TestBadInput:
         (problem,) = _problems(_write(tmp_path, name, text))
         assert expected in problem
 
+    @pytest.mark.parametrize(
+        ("name", "text"),
+        [
+            ("c.yaml", "a: " + "[" * 5000 + "]" * 5000),
+            ("c.json", '{"a": ' + "[" * 5000 + "]" * 5000 + "}"),
+            ("c.toml", "a = " + "[" * 5000 + "]" * 5000),
+        ],
+        ids=["yaml", "json", "toml"],
+    )
+    def test_deep_nesting_is_a_problem_not_a_crash(
+        self, tmp_path: Path, name: str, text: str
+    ) -> None:
+        (problem,) = _problems(_write(tmp_path, name, text))
+        assert problem.endswith(": nested too deeply to read")
+
+    def test_a_yaml_alias_inside_itself_is_read(self, tmp_path: Path) -> None:
+        text = YAML.replace("state:\n", "state:\n  loop: &a [*a]\n", 1)
+        assert "state:\n  loop:" in text
+        (problem,) = _problems(_write(tmp_path, "c.yaml", text))
+        assert problem.startswith("state.loop: unknown key")
+
     def test_duplicate_names(self, tmp_path: Path) -> None:
         text = YAML.replace("buffers:\n", 'buffers:\n  samples: {target: "a:B"}\n', 1)
         (problem,) = _problems(_write(tmp_path, "c.yaml", text))

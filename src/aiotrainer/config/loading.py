@@ -56,7 +56,7 @@ def _yaml(text: str, where: str) -> object:
         if node is None:
             return {}
         duplicates: list[str] = []
-        _yaml_duplicates(node, "", duplicates)
+        _yaml_duplicates(node, "", duplicates, set())
         if duplicates:
             raise ConfigError(duplicates, source=where)
         return loader.construct_document(node)
@@ -71,7 +71,12 @@ def _yaml(text: str, where: str) -> object:
         loader.dispose()
 
 
-def _yaml_duplicates(node: yaml.Node, path: str, out: list[str]) -> None:
+def _yaml_duplicates(
+    node: yaml.Node, path: str, out: list[str], seen_nodes: set[int]
+) -> None:
+    if id(node) in seen_nodes:
+        return  # an alias of a node already checked (perhaps its own parent)
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key_node, value_node in node.value:
@@ -84,10 +89,10 @@ def _yaml_duplicates(node: yaml.Node, path: str, out: list[str]) -> None:
                 )
             else:
                 seen[key] = key_node.start_mark.line + 1
-            _yaml_duplicates(value_node, sub, out)
+            _yaml_duplicates(value_node, sub, out, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _yaml_duplicates(item, f"{path}.{i}" if path else str(i), out)
+            _yaml_duplicates(item, f"{path}.{i}" if path else str(i), out, seen_nodes)
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -147,15 +152,20 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError([f"{where}: no such config file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{where}: cannot read it: {exc}"]) from None
-    if kind == "YAML":
-        data = _yaml(text, where)
-    elif kind == "JSON":
-        data = _json(text, where)
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{where}: invalid TOML: {exc}"]) from None
+    try:
+        if kind == "YAML":
+            data = _yaml(text, where)
+        elif kind == "JSON":
+            data = _json(text, where)
+        else:
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError([f"{where}: invalid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(
+            [f"{where}: invalid {kind}: nested too deeply to read"]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             [f"{where}: expected a mapping of sections (got {type(data).__name__})"]
