@@ -322,9 +322,11 @@ class TestBadInput:
         )
 
     def test_undecodable_environment_value(self) -> None:
-        (problem,) = _problems(None, environ={"AIOTRAINER__MODELS": "nope"})
-        assert problem.startswith("AIOTRAINER__*: error parsing value for field")
-        assert '"models"' in problem
+        (problem,) = _problems(None, environ={"AIOTRAINER__MODELS": "{nope"})
+        assert problem == (
+            "AIOTRAINER__MODELS: expected a JSON object for the whole section, or "
+            "one variable a key (AIOTRAINER__MODELS__<KEY>) (got '{nope')"
+        )
 
     @pytest.mark.parametrize(
         "item", ["state.dir", "=x", "state..dir=x"], ids=["no-equals", "no-key", "gap"]

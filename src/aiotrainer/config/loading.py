@@ -242,6 +242,22 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _undecodable(ours: Mapping[str, str | None]) -> list[str]:
+    """The variables that set a whole section to text that is not JSON."""
+    problems = []
+    for key, value in sorted(ours.items()):
+        if "__" in key[len(ENV_PREFIX) :]:
+            continue  # one key: its field's type converts the text
+        try:
+            json.loads(value or "")
+        except ValueError:
+            problems.append(
+                f"{key.upper()}: expected a JSON object for the whole section, or "
+                f"one variable a key ({key.upper()}__<KEY>) (got {value!r})"
+            )
+    return problems
+
+
 def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     source = EnvSettingsSource(_EnvReader)
     if environ is not None:
@@ -266,7 +282,7 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     try:
         values = dict(source())
     except Exception as exc:  # noqa: BLE001 - a value it cannot decode
-        problems.append(f"{ENV_PREFIX}*: {exc}")
+        problems += _undecodable(ours) or [f"{ENV_PREFIX}*: {exc}"]
         values = {}
     if problems:
         raise ConfigError(problems)
