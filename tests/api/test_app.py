@@ -300,6 +300,21 @@ class TestIngestion:
         assert response.status_code == status
         assert response.json()["message"].startswith(message)
 
+    async def test_a_stopping_or_stopped_service_refuses_items_with_409(
+        self, tmp_path: Path
+    ) -> None:
+        service = logging_service(state_dir=tmp_path)
+        async with service, served(service) as api:
+            await service.stop()  # the final checkpoint is written
+            response = await api.client.post("/v1/data/buf", json={"items": [1]})
+            assert service.data_users["buf"].collector.collected == 0
+        assert response.status_code == 409
+        assert response.json() == {
+            "error": "conflict",
+            "message": "cannot collect into 'buf': the service is stopped; items "
+            "collected now would not be saved",
+        }
+
     async def test_unknown_buffer_is_404(self) -> None:
         async with logging_service() as service, served(service) as api:
             response = await api.client.post("/v1/data/nope", json={"items": [1]})
