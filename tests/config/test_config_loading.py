@@ -158,6 +158,24 @@ class TestPrecedence:
         assert config.state.dir == Path("/tmp/from-set")
         assert config.trainers["sgd"].args == {"lr": 0.5}
 
+    def test_exponent_floats_are_floats_in_files_env_and_set(
+        self, tmp_path: Path
+    ) -> None:
+        # YAML 1.1 (PyYAML) reads 1e-3 as a string; the trainer then got '1e-3'.
+        text = YAML.replace(
+            "buffers: [samples]\n", "buffers: [samples]\n    args: {lr: 1e-3}\n", 1
+        )
+        assert "{lr: 1e-3}" in text
+        from_file = load_config(_write(tmp_path, "c.yaml", text), environ={})
+        assert from_file.trainers["sgd"].args == {"lr": 0.001}
+        config = load_config(
+            _write(tmp_path, "c.yaml", YAML),
+            environ={"AIOTRAINER__MODELS__LINEAR__ARGS__SCALE": "-2E+4"},
+            overrides=["trainers.sgd.args.lr=5e-4", "trainers.sgd.args.tag=1e-3x"],
+        )
+        assert config.models["linear"].args == {"dim": 3, "scale": -20000.0}
+        assert config.trainers["sgd"].args == {"lr": 0.0005, "tag": "1e-3x"}
+
     def test_without_overrides_the_file_wins_over_defaults(
         self, tmp_path: Path
     ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -49,8 +50,22 @@ class _EnvReader(BaseSettings, ServiceConfig):
 # -- the file ------------------------------------------------------------------
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, whose floats need a dot: ``lr: 1e-3`` would be the
+    string ``'1e-3'``, accepted by ``validate`` and failing in ``train()``."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _yaml(text: str, where: str) -> object:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -185,7 +200,7 @@ def _scalar(text: str, *, free: bool) -> Any:
     if not (free or stripped in ("null", "~") or stripped[:1] in ("[", "{")):
         return text
     try:
-        return yaml.safe_load(text) if stripped else text
+        return yaml.load(text, Loader=_Loader) if stripped else text
     except yaml.YAMLError:
         return text
 
