@@ -176,6 +176,29 @@ class TestRun:
             daemon.output
         )
 
+    def test_one_interrupt_during_another_stop_does_not_exit_at_once(
+        self, tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        # Ctrl-C once while max_uptime's stop waits for a run used to be taken as
+        # the second interrupt: exit 130 without the final checkpoint.
+        config = tmp_path / "slow.yaml"
+        config.write_text(
+            "trainers:\n"
+            "  slow: {target: 'daemon_parts:SlowTrainer', args: {seconds: 6}}\n"
+            f"state: {{dir: {tmp_path / 'state'}}}\n"
+            "workers: {shutdown_timeout: 100}\n"
+            "run: {max_uptime: 0.5}\n"
+        )
+        daemon = Daemon(config)
+        daemons.append(daemon)
+        daemon.wait_for("train started")
+        daemon.wait_for("stopping: max_uptime 0.5 s reached")
+        daemon.signal(signal.SIGINT)
+        daemon.wait_for("received SIGINT while stopping (max_uptime 0.5 s reached)")
+        assert daemon.finish(within=30) == 0, daemon.output  # once the run ends
+        assert "final checkpoint: " in daemon.output
+        assert "second interrupt" not in daemon.output
+
     def test_a_failing_trainer_ends_it_with_status_1(
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:

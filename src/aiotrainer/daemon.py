@@ -366,13 +366,22 @@ class Daemon:
                     self._progress.update(status, metrics, now - (self._started or now))
 
     async def _watch_signals(self) -> None:
+        signalled = False  # a stop already asked for by a signal
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
             async for signum in received:
+                name = signal.Signals(signum).name
                 if self._reason is None:
-                    name = signal.Signals(signum).name
                     self.request_stop(StopReason.SIGNAL, f"received {name}")
-                elif signum == signal.SIGINT:
+                elif signum == signal.SIGINT and signalled:
                     self._exit_now()
+                else:  # stopping for another reason: the first signal waits too
+                    logger.warning(
+                        "received %s while stopping (%s); a second SIGINT exits at "
+                        "once, without the final checkpoint",
+                        name,
+                        self._reason[1] or self._reason[0].value,
+                    )
+                signalled = True
 
     def _exit_now(self) -> None:
         """The second interrupt: leave at once, saying what is given up."""
