@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import functools
 import logging
 import math
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -149,8 +151,13 @@ async def serve_api(
                 functools.partial(serve, app, host=api.host, port=api.port)
             )
         except OSError as exc:
+            # an unknown name or an address not on this machine: the host is wrong
+            wrong_host = isinstance(exc, socket.gaierror) or (
+                exc.errno == errno.EADDRNOTAVAIL
+            )
+            field = "api.host" if wrong_host else "api.port"
             raise ConfigError(
-                [f"api.port: cannot listen on {api.host}:{api.port}: {exc}"]
+                [f"{field}: cannot listen on {api.host}:{api.port}: {exc}"]
             ) from None
         logger.info(
             "HTTP API on http://%s:%d (%s)",
