@@ -388,6 +388,17 @@ class TestApiToken:
         config = load_config(overrides=["api.token=s3cret"], environ={})
         assert "s3cret" not in repr(config)
 
+    def test_blank_tokens_are_refused_before_the_server_is_built(self) -> None:
+        # create_app refuses a blank token: it used to pass validate, then crash
+        # 'aiotrainer run' with a ValueError traceback once the service had started.
+        inline = load_config(overrides=["api.token= "], environ={})
+        with pytest.raises(ConfigError) as info:
+            inline.api.resolve_token()
+        assert info.value.problems == ["api.token: the token is empty (got ' ')"]
+        by_env = load_config(overrides=["api.token_env=MY_TOKEN"], environ={})
+        with pytest.raises(ConfigError, match="api.token_env: the environment var"):
+            by_env.api.resolve_token({"MY_TOKEN": "  "})
+
     def test_missing_sources_are_named(self, tmp_path: Path) -> None:
         by_env = load_config(overrides=["api.token_env=MY_TOKEN"], environ={})
         with pytest.raises(ConfigError) as info:
