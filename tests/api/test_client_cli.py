@@ -10,13 +10,17 @@ import json
 import os
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
 from api_harness import logging_service, served
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from aiotrainer import EventKind
+from aiotrainer.api import serve
 from aiotrainer.api.client import ApiClient
 from helpers import DEADLINE, next_event
 
@@ -169,6 +173,55 @@ class TestCli:
     async def test_unreachable_is_exit_3(self) -> None:
         code, _, err = await cli("status", "--url", "http://127.0.0.1:9")
         assert code == 3 and "cannot reach http://127.0.0.1:9" in err
+
+    async def test_a_server_that_is_not_ours_is_exit_3_not_a_traceback(self) -> None:
+        # --url pointing at another HTTP server: the client used to die with a
+        # JSONDecodeError or a pydantic ValidationError traceback.
+        other = FastAPI()
+
+        @other.get("/v1/status")
+        async def html() -> HTMLResponse:
+            return HTMLResponse("<html>a wiki</html>")
+
+        @other.post("/v1/resume")
+        async def wrong_json() -> dict[str, str]:
+            return {"state": "dancing"}
+
+        @other.post("/v1/save")
+        async def proxy_error() -> HTMLResponse:
+            return HTMLResponse("<html><h1>502</h1>" + "x" * 500 + "</html>", 502)
+
+        @other.get("/v1/events")
+        async def not_sse() -> PlainTextResponse:
+            return PlainTextResponse("data: 1\n\n")
+
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(partial(serve, other, port=0))
+            url = f"http://127.0.0.1:{port}"
+            for command, problem in [
+                ("status", "(JSONDecodeError: Expecting value"),
+                ("resume", "(ValueError: 'dancing' is not a valid ServiceState)"),
+                ("events", "(content type 'text/plain', not text/event-stream)"),
+                ("save", None),
+            ]:
+                code, _, err = await cli(command, "--url", url)
+                assert "Traceback" not in err
+                if problem is None:  # a proxy's error page: its text not dumped
+                    assert (code, err) == (
+                        1,
+                        (
+                            "aiotrainer: refused: HTTP 502: Bad Gateway (the answer "
+                            "is not JSON)\n"
+                        ),
+                    )
+                    continue
+                assert code == 3, err
+                assert err.startswith(
+                    f"aiotrainer: unreachable: {url}/v1/{command} "
+                    "did not answer as an aiotrainer control API "
+                )
+                assert problem in err
+            tg.cancel_scope.cancel()
 
     @pytest.mark.parametrize(
         "args",

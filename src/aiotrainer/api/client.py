@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 import msgpack
 
 from ..status import ServiceState, ServiceStatus
-from .errors import RequestError, ServerUnreachableError
+from .errors import RequestError, ServerUnreachableError, UnexpectedResponseError
 from .models import IngestResult, TrainerDetail, TrainerList
 
 __all__ = ["DEFAULT_URL", "ApiClient"]
 
 DEFAULT_URL = "http://127.0.0.1:8470"
 
+_T = TypeVar("_T")
+
 
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
-        return response.text.strip() or response.reason_phrase
+    except ValueError:  # not ours (a proxy, another server): not its whole page
+        return f"{response.reason_phrase} (the answer is not JSON)"
     message = body.get("message") if isinstance(body, dict) else None
     if isinstance(message, str):
         return message
@@ -91,18 +93,40 @@ class ApiClient:
             raise RequestError(response.status_code, _message(response))
         return response
 
+    def _decode(self, response: httpx.Response, build: Callable[[Any], _T]) -> _T:
+        """``build(the JSON body)``; an answer it cannot read is not ours."""
+        try:
+            return build(response.json())
+        except (ValueError, KeyError, TypeError) as exc:  # pydantic's are ValueErrors
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UnexpectedResponseError(
+                f"{self.url.rstrip('/')}{response.request.url.path}",
+                f"{type(exc).__name__}: {problem}",
+            ) from exc
+
+    def _decode_event(self, text: str) -> dict[str, Any]:
+        try:
+            return _event(text)
+        except (ValueError, TypeError) as exc:
+            raise UnexpectedResponseError(
+                f"{self.url.rstrip('/')}/v1/events",
+                f"an event's data is not a JSON object: {text[:80]!r}",
+            ) from exc
+
     def status(self) -> ServiceStatus:
         """``GET /v1/status``."""
-        return ServiceStatus.model_validate(self._request("GET", "/v1/status").json())
+        response = self._request("GET", "/v1/status")
+        return self._decode(response, ServiceStatus.model_validate)
 
     def trainers(self) -> TrainerList:
         """``GET /v1/trainers``."""
-        return TrainerList.model_validate(self._request("GET", "/v1/trainers").json())
+        response = self._request("GET", "/v1/trainers")
+        return self._decode(response, TrainerList.model_validate)
 
     def trainer(self, name: str) -> TrainerDetail:
         """``GET /v1/trainers/{name}``: status, metric history, run records."""
         response = self._request("GET", f"/v1/trainers/{httpx.URL(path=name).path}")
-        return TrainerDetail.model_validate(response.json())
+        return self._decode(response, TrainerDetail.model_validate)
 
     def pause(self, timeout: float = 30.0) -> ServiceState:
         """``POST /v1/pause``: the state once paused.
@@ -115,19 +139,22 @@ class ApiClient:
             params={"timeout": timeout},
             timeout=self._timeout + timeout,
         )
-        return ServiceState(response.json()["state"])
+        return self._decode(response, lambda body: ServiceState(body["state"]))
 
     def resume(self) -> ServiceState:
         """``POST /v1/resume``: the state once resumed."""
-        return ServiceState(self._request("POST", "/v1/resume").json()["state"])
+        response = self._request("POST", "/v1/resume")
+        return self._decode(response, lambda body: ServiceState(body["state"]))
 
     def save(self) -> str:
         """``POST /v1/save``: the checkpoint's path, once it is on disk."""
-        return str(self._request("POST", "/v1/save", timeout=None).json()["path"])
+        response = self._request("POST", "/v1/save", timeout=None)
+        return self._decode(response, lambda body: str(body["path"]))
 
     def shutdown(self) -> ServiceState:
         """``POST /v1/shutdown``: the service begins to stop."""
-        return ServiceState(self._request("POST", "/v1/shutdown").json()["state"])
+        response = self._request("POST", "/v1/shutdown")
+        return self._decode(response, lambda body: ServiceState(body["state"]))
 
     def ingest(
         self, buffer: str, items: Sequence[Any], *, msgpack: bool = False
@@ -147,7 +174,7 @@ class ApiClient:
             )
         else:
             response = self._request("POST", path, json={"items": list(items)})
-        return IngestResult.model_validate(response.json())
+        return self._decode(response, IngestResult.model_validate)
 
     def events(self) -> Iterator[dict[str, Any]]:
         """``GET /v1/events``: each event as a dict, until the server ends the
@@ -157,15 +184,28 @@ class ApiClient:
                 if response.status_code >= 400:
                     response.read()
                     raise RequestError(response.status_code, _message(response))
+                media = response.headers.get("content-type", "").split(";")[0]
+                if media.strip() != "text/event-stream":
+                    raise UnexpectedResponseError(
+                        f"{self.url.rstrip('/')}/v1/events",
+                        f"content type {media!r}, not text/event-stream",
+                    )
                 data: list[str] = []
                 for line in response.iter_lines():
                     if line.startswith("data:"):
                         data.append(line[5:].strip())
                     elif not line and data:
-                        yield json.loads("\n".join(data))
+                        yield self._decode_event("\n".join(data))
                         data = []
         except httpx.TransportError as exc:
             raise ServerUnreachableError(f"cannot reach {self.url}: {exc}") from exc
+
+
+def _event(text: str) -> dict[str, Any]:
+    event = json.loads(text)
+    if not isinstance(event, dict):
+        raise TypeError(f"an event is a JSON object, got {type(event).__name__}")
+    return event
 
 
 def _packb(document: object) -> bytes:
