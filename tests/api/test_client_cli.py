@@ -19,10 +19,10 @@ from api_harness import logging_service, served
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from aiotrainer import EventKind
+from aiotrainer import EventKind, SequentialBuffer, TrainerService
 from aiotrainer.api import serve
 from aiotrainer.api.client import ApiClient
-from helpers import DEADLINE, next_event
+from helpers import DEADLINE, NoopTrainer, next_event
 
 PROCESS_DEADLINE = 30.0
 """Seconds a subprocess may take (it imports aiotrainer first)."""
@@ -91,6 +91,27 @@ class TestClient:
             "404 no buffer named 'x'; expected one of: 'buf'",
             "paused running",
         ]
+
+    async def test_names_with_url_characters_are_reachable(self) -> None:
+        # httpx.URL(path="a?b #c%") raised InvalidURL: such names, valid in a
+        # config, could not be fed or inspected from the client.
+        script = textwrap.dedent(
+            """
+            import sys
+            from aiotrainer.api.client import ApiClient
+            with ApiClient(sys.argv[1]) as api:
+                print(api.ingest("a?b #c%", [1, 2]).buffer)
+                print(api.trainer("t?x").name)
+            """
+        )
+        service = TrainerService(
+            buffers={"a?b #c%": SequentialBuffer(10)}, trainers={"t?x": NoopTrainer()}
+        )
+        async with service, served(service) as api:
+            with anyio.fail_after(PROCESS_DEADLINE):
+                done = await anyio.run_process([sys.executable, "-c", script, api.url])
+            assert service.status().buffers["a?b #c%"].collected == 2
+        assert done.stdout.decode().splitlines() == ["a?b #c%", "t?x"]
 
     @pytest.mark.parametrize(
         "url", ["ftp://example.test", "http://[::1", "http://127.0.0.1:99999"]

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgpack
@@ -125,7 +126,7 @@ class ApiClient:
 
     def trainer(self, name: str) -> TrainerDetail:
         """``GET /v1/trainers/{name}``: status, metric history, run records."""
-        response = self._request("GET", f"/v1/trainers/{httpx.URL(path=name).path}")
+        response = self._request("GET", f"/v1/trainers/{quote(name, safe='')}")
         return self._decode(response, TrainerDetail.model_validate)
 
     def pause(self, timeout: float = 30.0) -> ServiceState:
@@ -164,7 +165,7 @@ class ApiClient:
         :param msgpack: send msgpack instead of JSON (smaller, faster, and it
             carries bytes).
         """
-        path = f"/v1/data/{httpx.URL(path=buffer).path}"
+        path = f"/v1/data/{quote(buffer, safe='')}"
         if msgpack:
             response = self._request(
                 "POST",
