@@ -451,6 +451,23 @@ class TestValidate:
                 ["api.token_env: the environment variable is not set or empty"],
             ),
             ("missing.yaml", None, (), ["missing.yaml: no such config file"]),
+            (
+                "c.yaml",
+                "state: {dir: PLACEHOLDER/state, resume: 2026-01-01T00-00-00.000000Z}\n",
+                (),
+                [
+                    (
+                        "state.resume: no checkpoint '2026-01-01T00-00-00.000000Z' in "
+                        "'PLACEHOLDER/state'; it holds no complete checkpoint yet"
+                    )
+                ],
+            ),
+            (
+                "c.yaml",
+                "state: {dir: PLACEHOLDER/state, resume: PLACEHOLDER/gone}\n",
+                (),
+                ["state.resume: no such directory (got 'PLACEHOLDER/gone')"],
+            ),
         ],
         ids=[
             "misspelt-target",
@@ -463,6 +480,8 @@ class TestValidate:
             "extension",
             "api-token",
             "missing-file",
+            "resume-name",
+            "resume-path",
         ],
     )
     def test_broken_configs_exit_2_with_one_line_each(
