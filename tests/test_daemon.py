@@ -199,6 +199,18 @@ class TestRun:
         assert "final checkpoint: " in daemon.output
         assert "second interrupt" not in daemon.output
 
+    def test_unloadable_checkpoints_are_refused_with_a_hint_in_config_terms(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "2026-01-01T00-00-00.000000Z").mkdir()  # no manifest: corrupt
+        proc = _cli("run", str(DEMO), "--set", f"state.dir={tmp_path}")
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.rstrip().endswith(
+            "repair or move them away, or set state.resume: null "
+            "(--set state.resume=null) to start fresh beside them"
+        ), proc.stderr  # it said resume_from=None, the Python argument
+        assert "Traceback" not in proc.stderr
+
     def test_a_failing_trainer_ends_it_with_status_1(
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:

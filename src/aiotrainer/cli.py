@@ -184,7 +184,11 @@ def _run(args: argparse.Namespace) -> int:
     from ._runner import run as run_loop
     from .config import ConfigError, load_config
     from .daemon import Daemon, ProgressView
-    from .state.errors import StateDirLockedError, StateRootError
+    from .state.errors import (
+        CheckpointRefusedError,
+        StateDirLockedError,
+        StateRootError,
+    )
 
     try:
         config = load_config(args.config, overrides=args.set)
@@ -208,6 +212,14 @@ def _run(args: argparse.Namespace) -> int:
     except (StateDirLockedError, StateRootError) as exc:
         _error(str(exc))
         return 2
+    except CheckpointRefusedError as exc:  # its hint in the config's terms
+        _error(
+            str(exc).replace(
+                "pass resume_from=None",
+                "set state.resume: null (--set state.resume=null)",
+            )
+        )
+        return 1
     except AiotrainerError as exc:
         _error(str(exc))
         return 1
