@@ -176,6 +176,41 @@ class TestRun:
             daemon.output
         )
 
+    def test_one_interrupt_during_another_stop_does_not_exit_at_once(
+        self, tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        # Ctrl-C once while max_uptime's stop waits for a run used to be taken as
+        # the second interrupt: exit 130 without the final checkpoint.
+        config = tmp_path / "slow.yaml"
+        config.write_text(
+            "trainers:\n"
+            "  slow: {target: 'daemon_parts:SlowTrainer', args: {seconds: 6}}\n"
+            f"state: {{dir: {tmp_path / 'state'}}}\n"
+            "workers: {shutdown_timeout: 100}\n"
+            "run: {max_uptime: 0.5}\n"
+        )
+        daemon = Daemon(config)
+        daemons.append(daemon)
+        daemon.wait_for("train started")
+        daemon.wait_for("stopping: max_uptime 0.5 s reached")
+        daemon.signal(signal.SIGINT)
+        daemon.wait_for("received SIGINT while stopping (max_uptime 0.5 s reached)")
+        assert daemon.finish(within=30) == 0, daemon.output  # once the run ends
+        assert "final checkpoint: " in daemon.output
+        assert "second interrupt" not in daemon.output
+
+    def test_unloadable_checkpoints_are_refused_with_a_hint_in_config_terms(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "2026-01-01T00-00-00.000000Z").mkdir()  # no manifest: corrupt
+        proc = _cli("run", str(DEMO), "--set", f"state.dir={tmp_path}")
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.rstrip().endswith(
+            "repair or move them away, or set state.resume: null "
+            "(--set state.resume=null) to start fresh beside them"
+        ), proc.stderr  # it said resume_from=None, the Python argument
+        assert "Traceback" not in proc.stderr
+
     def test_a_failing_trainer_ends_it_with_status_1(
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:
@@ -428,6 +463,23 @@ class TestValidate:
                 ["api.token_env: the environment variable is not set or empty"],
             ),
             ("missing.yaml", None, (), ["missing.yaml: no such config file"]),
+            (
+                "c.yaml",
+                "state: {dir: PLACEHOLDER/state, resume: 2026-01-01T00-00-00.000000Z}\n",
+                (),
+                [
+                    (
+                        "state.resume: no checkpoint '2026-01-01T00-00-00.000000Z' in "
+                        "'PLACEHOLDER/state'; it holds no complete checkpoint yet"
+                    )
+                ],
+            ),
+            (
+                "c.yaml",
+                "state: {dir: PLACEHOLDER/state, resume: PLACEHOLDER/gone}\n",
+                (),
+                ["state.resume: no such directory (got 'PLACEHOLDER/gone')"],
+            ),
         ],
         ids=[
             "misspelt-target",
@@ -440,6 +492,8 @@ class TestValidate:
             "extension",
             "api-token",
             "missing-file",
+            "resume-name",
+            "resume-path",
         ],
     )
     def test_broken_configs_exit_2_with_one_line_each(

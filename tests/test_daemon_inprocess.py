@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from aiotrainer import ServiceState, StateDirLock, StateDirLockedError, TrainerService
-from aiotrainer.config import ServiceConfig, load_config
+from aiotrainer.config import ConfigError, ServiceConfig, load_config
 from aiotrainer.daemon import Daemon, StopReason
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
@@ -81,3 +81,16 @@ async def test_a_stop_requested_before_run_stops_it_once_started(
         result = await daemon.run()
     assert result.detail == "early"
     assert result.status.state is ServiceState.STOPPED
+
+
+async def test_an_address_not_on_this_machine_is_a_problem_with_the_host(
+    tmp_path: Path,
+) -> None:
+    # 192.0.2.1 (TEST-NET-1) is on no interface here; it used to blame api.port.
+    config = _demo(
+        tmp_path, "api.enabled=true", "api.host=192.0.2.1", "api.token=t", "api.port=0"
+    )
+    with anyio.fail_after(30), pytest.raises(ConfigError) as info:
+        await Daemon(config, handle_signals=False).run()
+    (problem,) = info.value.problems
+    assert problem.startswith("api.host: cannot listen on 192.0.2.1:0: ")

@@ -94,6 +94,29 @@ def _state_dir_problem(path: Path) -> str | None:
     return None
 
 
+def _resume_problem(state_dir: Path, resume: str) -> str | None:
+    """Why ``state.resume`` names nothing to restore, or None (as far as a
+    look without reading the checkpoint tells)."""
+    from .state import CheckpointNotFoundError, CheckpointStore
+
+    if any(sep in resume for sep in (os.sep, os.altsep) if sep):  # a path
+        if Path(resume).is_dir():
+            return None  # ours or pamiq-core's: read at start
+        return f"state.resume: no such directory (got {resume!r})"
+    if not state_dir.is_dir():
+        return (
+            f"state.resume: no checkpoint {resume!r} in {str(state_dir)!r}; it holds "
+            f"no complete checkpoint yet (got {resume!r})"
+        )
+    try:
+        CheckpointStore(state_dir, read_only=True).resolve(resume)
+    except CheckpointNotFoundError as exc:
+        return f"state.resume: {exc.args[0]} (got {resume!r})"
+    except (AiotrainerError, OSError):
+        return None  # there, but unreadable: the start reports it in full
+    return None
+
+
 class _Collected(logging.Handler):
     """Keeps the messages of the records it is handed."""
 
@@ -135,6 +158,10 @@ def _validate(args: argparse.Namespace) -> int:
         problem = _state_dir_problem(config.state.dir)
         if problem:
             problems.append(problem)
+        if config.state.resume not in (None, "latest"):
+            problem = _resume_problem(config.state.dir, config.state.resume)
+            if problem:
+                problems.append(problem)
     if problems:
         return _problems(problems)
     print(
@@ -157,7 +184,11 @@ def _run(args: argparse.Namespace) -> int:
     from ._runner import run as run_loop
     from .config import ConfigError, load_config
     from .daemon import Daemon, ProgressView
-    from .state.errors import StateDirLockedError, StateRootError
+    from .state.errors import (
+        CheckpointRefusedError,
+        StateDirLockedError,
+        StateRootError,
+    )
 
     try:
         config = load_config(args.config, overrides=args.set)
@@ -181,6 +212,14 @@ def _run(args: argparse.Namespace) -> int:
     except (StateDirLockedError, StateRootError) as exc:
         _error(str(exc))
         return 2
+    except CheckpointRefusedError as exc:  # its hint in the config's terms
+        _error(
+            str(exc).replace(
+                "pass resume_from=None",
+                "set state.resume: null (--set state.resume=null)",
+            )
+        )
+        return 1
     except AiotrainerError as exc:
         _error(str(exc))
         return 1

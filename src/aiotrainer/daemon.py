@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import functools
 import logging
 import math
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -149,8 +151,13 @@ async def serve_api(
                 functools.partial(serve, app, host=api.host, port=api.port)
             )
         except OSError as exc:
+            # an unknown name or an address not on this machine: the host is wrong
+            wrong_host = isinstance(exc, socket.gaierror) or (
+                exc.errno == errno.EADDRNOTAVAIL
+            )
+            field = "api.host" if wrong_host else "api.port"
             raise ConfigError(
-                [f"api.port: cannot listen on {api.host}:{api.port}: {exc}"]
+                [f"{field}: cannot listen on {api.host}:{api.port}: {exc}"]
             ) from None
         logger.info(
             "HTTP API on http://%s:%d (%s)",
@@ -366,13 +373,22 @@ class Daemon:
                     self._progress.update(status, metrics, now - (self._started or now))
 
     async def _watch_signals(self) -> None:
+        signalled = False  # a stop already asked for by a signal
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
             async for signum in received:
+                name = signal.Signals(signum).name
                 if self._reason is None:
-                    name = signal.Signals(signum).name
                     self.request_stop(StopReason.SIGNAL, f"received {name}")
-                elif signum == signal.SIGINT:
+                elif signum == signal.SIGINT and signalled:
                     self._exit_now()
+                else:  # stopping for another reason: the first signal waits too
+                    logger.warning(
+                        "received %s while stopping (%s); a second SIGINT exits at "
+                        "once, without the final checkpoint",
+                        name,
+                        self._reason[1] or self._reason[0].value,
+                    )
+                signalled = True
 
     def _exit_now(self) -> None:
         """The second interrupt: leave at once, saying what is given up."""

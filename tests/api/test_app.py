@@ -257,7 +257,18 @@ class TestIngestion:
         ("content", "content_type", "status", "message"),
         [
             (b"{nope", "application/json", 400, "body is not valid JSON"),
-            (b"\xc1", "application/msgpack", 400, "body is not valid msgpack"),
+            (
+                b"\xc1",
+                "application/msgpack",
+                400,
+                "body is not valid msgpack: a byte that starts no msgpack value",
+            ),
+            (
+                b"\x91" * 100_000,
+                "application/msgpack",
+                400,
+                "body is not valid msgpack: nested too deeply",
+            ),
             (
                 b'{"items": 3}',
                 "application/json",
@@ -271,6 +282,7 @@ class TestIngestion:
         ids=[
             "bad-json",
             "bad-msgpack",
+            "deep-msgpack",
             "items-not-list",
             "extra-key",
             "bare-list",
@@ -288,6 +300,21 @@ class TestIngestion:
         assert response.status_code == status
         assert response.json()["message"].startswith(message)
 
+    async def test_a_stopping_or_stopped_service_refuses_items_with_409(
+        self, tmp_path: Path
+    ) -> None:
+        service = logging_service(state_dir=tmp_path)
+        async with service, served(service) as api:
+            await service.stop()  # the final checkpoint is written
+            response = await api.client.post("/v1/data/buf", json={"items": [1]})
+            assert service.data_users["buf"].collector.collected == 0
+        assert response.status_code == 409
+        assert response.json() == {
+            "error": "conflict",
+            "message": "cannot collect into 'buf': the service is stopped; items "
+            "collected now would not be saved",
+        }
+
     async def test_unknown_buffer_is_404(self) -> None:
         async with logging_service() as service, served(service) as api:
             response = await api.client.post("/v1/data/nope", json={"items": [1]})
@@ -302,6 +329,7 @@ class TestIngestion:
             big = {"items": list(range(100))}
             announced = await api.client.post("/v1/data/buf", json=big)
             assert announced.status_code == 413
+            assert announced.json()["error"] == "body_too_large"
             assert announced.json()["message"] == (
                 f"request body of {len(httpx.Request('POST', '/', json=big).content)} "
                 "bytes is over the limit of 64 bytes"
@@ -317,6 +345,7 @@ class TestIngestion:
                 headers={"Content-Type": "application/json"},
             )
             assert streamed.status_code == 413
+            assert streamed.json()["error"] == "body_too_large"  # as announced
             assert streamed.json()["message"] == (
                 "request body larger than the limit of 64 bytes"
             )

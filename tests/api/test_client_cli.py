@@ -10,15 +10,19 @@ import json
 import os
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
 from api_harness import logging_service, served
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from aiotrainer import EventKind
+from aiotrainer import EventKind, SequentialBuffer, TrainerService
+from aiotrainer.api import serve
 from aiotrainer.api.client import ApiClient
-from helpers import DEADLINE, next_event
+from helpers import DEADLINE, NoopTrainer, next_event
 
 PROCESS_DEADLINE = 30.0
 """Seconds a subprocess may take (it imports aiotrainer first)."""
@@ -88,9 +92,33 @@ class TestClient:
             "paused running",
         ]
 
-    def test_bad_url_is_refused(self) -> None:
+    async def test_names_with_url_characters_are_reachable(self) -> None:
+        # httpx.URL(path="a?b #c%") raised InvalidURL: such names, valid in a
+        # config, could not be fed or inspected from the client.
+        script = textwrap.dedent(
+            """
+            import sys
+            from aiotrainer.api.client import ApiClient
+            with ApiClient(sys.argv[1]) as api:
+                print(api.ingest("a?b #c%", [1, 2]).buffer)
+                print(api.trainer("t?x").name)
+            """
+        )
+        service = TrainerService(
+            buffers={"a?b #c%": SequentialBuffer(10)}, trainers={"t?x": NoopTrainer()}
+        )
+        async with service, served(service) as api:
+            with anyio.fail_after(PROCESS_DEADLINE):
+                done = await anyio.run_process([sys.executable, "-c", script, api.url])
+            assert service.status().buffers["a?b #c%"].collected == 2
+        assert done.stdout.decode().splitlines() == ["a?b #c%", "t?x"]
+
+    @pytest.mark.parametrize(
+        "url", ["ftp://example.test", "http://[::1", "http://127.0.0.1:99999"]
+    )
+    def test_bad_url_is_refused(self, url: str) -> None:
         with pytest.raises(ValueError, match="url must be an http.s. URL with a host"):
-            ApiClient("ftp://example.test")
+            ApiClient(url)
 
 
 class TestCli:
@@ -166,6 +194,55 @@ class TestCli:
     async def test_unreachable_is_exit_3(self) -> None:
         code, _, err = await cli("status", "--url", "http://127.0.0.1:9")
         assert code == 3 and "cannot reach http://127.0.0.1:9" in err
+
+    async def test_a_server_that_is_not_ours_is_exit_3_not_a_traceback(self) -> None:
+        # --url pointing at another HTTP server: the client used to die with a
+        # JSONDecodeError or a pydantic ValidationError traceback.
+        other = FastAPI()
+
+        @other.get("/v1/status")
+        async def html() -> HTMLResponse:
+            return HTMLResponse("<html>a wiki</html>")
+
+        @other.post("/v1/resume")
+        async def wrong_json() -> dict[str, str]:
+            return {"state": "dancing"}
+
+        @other.post("/v1/save")
+        async def proxy_error() -> HTMLResponse:
+            return HTMLResponse("<html><h1>502</h1>" + "x" * 500 + "</html>", 502)
+
+        @other.get("/v1/events")
+        async def not_sse() -> PlainTextResponse:
+            return PlainTextResponse("data: 1\n\n")
+
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(partial(serve, other, port=0))
+            url = f"http://127.0.0.1:{port}"
+            for command, problem in [
+                ("status", "(JSONDecodeError: Expecting value"),
+                ("resume", "(ValueError: 'dancing' is not a valid ServiceState)"),
+                ("events", "(content type 'text/plain', not text/event-stream)"),
+                ("save", None),
+            ]:
+                code, _, err = await cli(command, "--url", url)
+                assert "Traceback" not in err
+                if problem is None:  # a proxy's error page: its text not dumped
+                    assert (code, err) == (
+                        1,
+                        (
+                            "aiotrainer: refused: HTTP 502: Bad Gateway (the answer "
+                            "is not JSON)\n"
+                        ),
+                    )
+                    continue
+                assert code == 3, err
+                assert err.startswith(
+                    f"aiotrainer: unreachable: {url}/v1/{command} "
+                    "did not answer as an aiotrainer control API "
+                )
+                assert problem in err
+            tg.cancel_scope.cancel()
 
     @pytest.mark.parametrize(
         "args",

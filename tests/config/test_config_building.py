@@ -114,6 +114,26 @@ class TestBuildService:
             )
         ]
 
+    def test_a_bad_condition_does_not_hide_a_bad_trainer_target(self) -> None:
+        config = _config(
+            trainers={
+                "sgd": {
+                    "target": "aiotrainer.demo:LinearModel",
+                    "condition": {"target": "aiotrainer.demo:LinearModel"},
+                }
+            }
+        )
+        assert _build_problems(config) == [
+            (
+                "trainers.sgd.condition.target: expected a subclass of Condition "
+                "(got class aiotrainer.demo.components.LinearModel)"
+            ),
+            (
+                "trainers.sgd.target: expected a subclass of Trainer "
+                "(got class aiotrainer.demo.components.LinearModel)"
+            ),
+        ]
+
     @pytest.mark.parametrize(
         ("target", "expected"),
         [

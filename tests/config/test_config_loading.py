@@ -158,6 +158,24 @@ class TestPrecedence:
         assert config.state.dir == Path("/tmp/from-set")
         assert config.trainers["sgd"].args == {"lr": 0.5}
 
+    def test_exponent_floats_are_floats_in_files_env_and_set(
+        self, tmp_path: Path
+    ) -> None:
+        # YAML 1.1 (PyYAML) reads 1e-3 as a string; the trainer then got '1e-3'.
+        text = YAML.replace(
+            "buffers: [samples]\n", "buffers: [samples]\n    args: {lr: 1e-3}\n", 1
+        )
+        assert "{lr: 1e-3}" in text
+        from_file = load_config(_write(tmp_path, "c.yaml", text), environ={})
+        assert from_file.trainers["sgd"].args == {"lr": 0.001}
+        config = load_config(
+            _write(tmp_path, "c.yaml", YAML),
+            environ={"AIOTRAINER__MODELS__LINEAR__ARGS__SCALE": "-2E+4"},
+            overrides=["trainers.sgd.args.lr=5e-4", "trainers.sgd.args.tag=1e-3x"],
+        )
+        assert config.models["linear"].args == {"dim": 3, "scale": -20000.0}
+        assert config.trainers["sgd"].args == {"lr": 0.0005, "tag": "1e-3x"}
+
     def test_without_overrides_the_file_wins_over_defaults(
         self, tmp_path: Path
     ) -> None:
@@ -209,6 +227,27 @@ class TestBadInput:
     ) -> None:
         (problem,) = _problems(_write(tmp_path, name, text))
         assert expected in problem
+
+    @pytest.mark.parametrize(
+        ("name", "text"),
+        [
+            ("c.yaml", "a: " + "[" * 5000 + "]" * 5000),
+            ("c.json", '{"a": ' + "[" * 5000 + "]" * 5000 + "}"),
+            ("c.toml", "a = " + "[" * 5000 + "]" * 5000),
+        ],
+        ids=["yaml", "json", "toml"],
+    )
+    def test_deep_nesting_is_a_problem_not_a_crash(
+        self, tmp_path: Path, name: str, text: str
+    ) -> None:
+        (problem,) = _problems(_write(tmp_path, name, text))
+        assert problem.endswith(": nested too deeply to read")
+
+    def test_a_yaml_alias_inside_itself_is_read(self, tmp_path: Path) -> None:
+        text = YAML.replace("state:\n", "state:\n  loop: &a [*a]\n", 1)
+        assert "state:\n  loop:" in text
+        (problem,) = _problems(_write(tmp_path, "c.yaml", text))
+        assert problem.startswith("state.loop: unknown key")
 
     def test_duplicate_names(self, tmp_path: Path) -> None:
         text = YAML.replace("buffers:\n", 'buffers:\n  samples: {target: "a:B"}\n', 1)
@@ -301,9 +340,11 @@ class TestBadInput:
         )
 
     def test_undecodable_environment_value(self) -> None:
-        (problem,) = _problems(None, environ={"AIOTRAINER__MODELS": "nope"})
-        assert problem.startswith("AIOTRAINER__*: error parsing value for field")
-        assert '"models"' in problem
+        (problem,) = _problems(None, environ={"AIOTRAINER__MODELS": "{nope"})
+        assert problem == (
+            "AIOTRAINER__MODELS: expected a JSON object for the whole section, or "
+            "one variable a key (AIOTRAINER__MODELS__<KEY>) (got '{nope')"
+        )
 
     @pytest.mark.parametrize(
         "item", ["state.dir", "=x", "state..dir=x"], ids=["no-equals", "no-key", "gap"]
@@ -346,6 +387,17 @@ class TestApiToken:
     def test_inline_token_is_not_shown(self) -> None:
         config = load_config(overrides=["api.token=s3cret"], environ={})
         assert "s3cret" not in repr(config)
+
+    def test_blank_tokens_are_refused_before_the_server_is_built(self) -> None:
+        # create_app refuses a blank token: it used to pass validate, then crash
+        # 'aiotrainer run' with a ValueError traceback once the service had started.
+        inline = load_config(overrides=["api.token= "], environ={})
+        with pytest.raises(ConfigError) as info:
+            inline.api.resolve_token()
+        assert info.value.problems == ["api.token: the token is empty (got ' ')"]
+        by_env = load_config(overrides=["api.token_env=MY_TOKEN"], environ={})
+        with pytest.raises(ConfigError, match="api.token_env: the environment var"):
+            by_env.api.resolve_token({"MY_TOKEN": "  "})
 
     def test_missing_sources_are_named(self, tmp_path: Path) -> None:
         by_env = load_config(overrides=["api.token_env=MY_TOKEN"], environ={})

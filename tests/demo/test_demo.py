@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -64,3 +67,20 @@ def test_bad_arguments_are_refused() -> None:
 def test_linear_model_rejects_bad_dim() -> None:
     with pytest.raises(ValueError, match="dim must be an int >= 1, got 0"):
         LinearModel(dim=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": "1e-3"}, "lr must be a finite number > 0, got '1e-3'"),
+        ({"lr": math.nan}, "lr must be a finite number > 0, got nan"),
+        ({"lr": 0}, "lr must be a finite number > 0, got 0"),
+        ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
+        ({"steps": 2.5}, "steps must be an int >= 1, got 2.5"),
+    ],
+    ids=["lr-text", "lr-nan", "lr-zero", "batch-zero", "steps-float"],
+)
+def test_trainer_rejects_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
+    # validate builds the trainer: a bad lr used to pass it and fail in train()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LinearRegressionTrainer(**kwargs)

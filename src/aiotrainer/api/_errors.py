@@ -19,7 +19,26 @@ from .models import ErrorBody
 __all__ = ["add_error_handlers"]
 
 
+_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable_entity",
+    500: "internal_server_error",
+    503: "service_unavailable",
+}
+"""The ``error`` of each status we answer, fixed: Python 3.13 renamed some
+reason phrases (413 "Content Too Large", 422 "Unprocessable Content"), and the
+kinds must not change with the interpreter."""
+
+
 def _kind(status_code: int) -> str:
+    if status_code in _KINDS:
+        return _KINDS[status_code]
     try:
         phrase = HTTPStatus(status_code).phrase
     except ValueError:

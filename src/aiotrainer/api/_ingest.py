@@ -45,6 +45,17 @@ def _validation_details(error: ValidationError, prefix: tuple[Any, ...]) -> list
     ]
 
 
+def _msgpack_problem(exc: Exception) -> str:
+    """What is wrong, also for msgpack's errors that carry no message."""
+    if str(exc):
+        return str(exc)
+    if isinstance(exc, msgpack.StackError):
+        return "nested too deeply"
+    if isinstance(exc, msgpack.FormatError):
+        return "a byte that starts no msgpack value (such as 0xc1)"
+    return type(exc).__name__
+
+
 async def read_batch(request: Request, adapter: TypeAdapter[Any] | None) -> list[Any]:
     """The batch's items, decoded and checked against the buffer's schema.
 
@@ -58,7 +69,9 @@ async def read_batch(request: Request, adapter: TypeAdapter[Any] | None) -> list
         try:
             document = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise HTTPException(400, f"body is not valid msgpack: {exc}") from None
+            raise HTTPException(
+                400, f"body is not valid msgpack: {_msgpack_problem(exc)}"
+            ) from None
     elif media in ("application/json", "") or media.endswith("+json"):
         try:
             document = json.loads(raw)

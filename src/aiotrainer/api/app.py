@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..errors import UnknownNameError
+from ..scheduler.errors import ServiceStateError
 from ..service import TrainerService
 from ..state.errors import CheckpointSaveError
 from ..status import ServiceState, ServiceStatus, TrainerState
@@ -289,6 +290,12 @@ def create_app(
         if buffer not in users:
             raise _unknown("buffer", buffer, users)
         items = await read_batch(request, adapters.get(buffer))
+        if service.state in (ServiceState.STOPPING, ServiceState.STOPPED):
+            # the final checkpoint is taken (or being taken): they would be lost
+            raise ServiceStateError(
+                f"cannot collect into {buffer!r}: the service is "
+                f"{service.state.value}; items collected now would not be saved"
+            )
         collector = users[buffer].collector
         before = collector.dropped
         collect = collector.collect

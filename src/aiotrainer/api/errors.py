@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from ..errors import AiotrainerError
 
-__all__ = ["ApiError", "InsecureBindError", "RequestError", "ServerUnreachableError"]
+__all__ = [
+    "ApiError",
+    "InsecureBindError",
+    "RequestError",
+    "ServerUnreachableError",
+    "UnexpectedResponseError",
+]
 
 
 class ApiError(AiotrainerError):
@@ -37,3 +43,17 @@ class RequestError(ApiError):
 
 class ServerUnreachableError(ApiError, ConnectionError):
     """The client could not reach the server (refused, timed out, bad URL)."""
+
+
+class UnexpectedResponseError(ServerUnreachableError):
+    """The server answered, but not as the control API does (a wrong URL?).
+
+    :param url: where the request went.
+    :param problem: what is wrong with the answer.
+    """
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(
+            f"{url} did not answer as an aiotrainer control API ({problem}); "
+            "is the URL right?"
+        )

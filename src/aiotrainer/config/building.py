@@ -67,14 +67,11 @@ def resolve_target(target: str) -> object:
     return obj
 
 
-def _construct(
-    path: str,
-    spec: ComponentConfig,
-    expected: type,
-    problems: _Problems,
-    **extra: Any,
+def _factory(
+    path: str, spec: ComponentConfig, expected: type, problems: _Problems
 ) -> Any:
-    """``target(**args, **extra)``, checked to be an ``expected``; None on error."""
+    """The imported ``target``, checked to be able to make an ``expected``; None
+    on error."""
     try:
         factory = resolve_target(spec.target)
     except ImportError as exc:
@@ -91,6 +88,20 @@ def _construct(
             f"{path}.target: expected a class or factory, not a "
             f"{type(factory).__name__} (got {spec.target!r})"
         )
+        return None
+    return factory
+
+
+def _construct(
+    path: str,
+    spec: ComponentConfig,
+    expected: type,
+    problems: _Problems,
+    **extra: Any,
+) -> Any:
+    """``target(**args, **extra)``, checked to be an ``expected``; None on error."""
+    factory = _factory(path, spec, expected, problems)
+    if factory is None:
         return None
     try:
         obj = factory(**spec.args, **extra)
@@ -136,7 +147,8 @@ def build_service(config: ServiceConfig) -> TrainerService:
             condition = _construct(
                 f"trainers.{name}.condition", spec.condition, Condition, problems
             )
-            if condition is None:
+            if condition is None:  # the trainer's own target is still checked
+                _factory(f"trainers.{name}", spec, Trainer, problems)
                 continue
             extra["condition"] = condition
         trainers[name] = _construct(

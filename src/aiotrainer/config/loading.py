@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -49,14 +50,28 @@ class _EnvReader(BaseSettings, ServiceConfig):
 # -- the file ------------------------------------------------------------------
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, whose floats need a dot: ``lr: 1e-3`` would be the
+    string ``'1e-3'``, accepted by ``validate`` and failing in ``train()``."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _yaml(text: str, where: str) -> object:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return {}
         duplicates: list[str] = []
-        _yaml_duplicates(node, "", duplicates)
+        _yaml_duplicates(node, "", duplicates, set())
         if duplicates:
             raise ConfigError(duplicates, source=where)
         return loader.construct_document(node)
@@ -71,7 +86,12 @@ def _yaml(text: str, where: str) -> object:
         loader.dispose()
 
 
-def _yaml_duplicates(node: yaml.Node, path: str, out: list[str]) -> None:
+def _yaml_duplicates(
+    node: yaml.Node, path: str, out: list[str], seen_nodes: set[int]
+) -> None:
+    if id(node) in seen_nodes:
+        return  # an alias of a node already checked (perhaps its own parent)
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key_node, value_node in node.value:
@@ -84,10 +104,10 @@ def _yaml_duplicates(node: yaml.Node, path: str, out: list[str]) -> None:
                 )
             else:
                 seen[key] = key_node.start_mark.line + 1
-            _yaml_duplicates(value_node, sub, out)
+            _yaml_duplicates(value_node, sub, out, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _yaml_duplicates(item, f"{path}.{i}" if path else str(i), out)
+            _yaml_duplicates(item, f"{path}.{i}" if path else str(i), out, seen_nodes)
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -147,15 +167,20 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError([f"{where}: no such config file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{where}: cannot read it: {exc}"]) from None
-    if kind == "YAML":
-        data = _yaml(text, where)
-    elif kind == "JSON":
-        data = _json(text, where)
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{where}: invalid TOML: {exc}"]) from None
+    try:
+        if kind == "YAML":
+            data = _yaml(text, where)
+        elif kind == "JSON":
+            data = _json(text, where)
+        else:
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError([f"{where}: invalid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(
+            [f"{where}: invalid {kind}: nested too deeply to read"]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             [f"{where}: expected a mapping of sections (got {type(data).__name__})"]
@@ -175,7 +200,7 @@ def _scalar(text: str, *, free: bool) -> Any:
     if not (free or stripped in ("null", "~") or stripped[:1] in ("[", "{")):
         return text
     try:
-        return yaml.safe_load(text) if stripped else text
+        return yaml.load(text, Loader=_Loader) if stripped else text
     except yaml.YAMLError:
         return text
 
@@ -232,6 +257,22 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _undecodable(ours: Mapping[str, str | None]) -> list[str]:
+    """The variables that set a whole section to text that is not JSON."""
+    problems = []
+    for key, value in sorted(ours.items()):
+        if "__" in key[len(ENV_PREFIX) :]:
+            continue  # one key: its field's type converts the text
+        try:
+            json.loads(value or "")
+        except ValueError:
+            problems.append(
+                f"{key.upper()}: expected a JSON object for the whole section, or "
+                f"one variable a key ({key.upper()}__<KEY>) (got {value!r})"
+            )
+    return problems
+
+
 def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     source = EnvSettingsSource(_EnvReader)
     if environ is not None:
@@ -256,7 +297,7 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     try:
         values = dict(source())
     except Exception as exc:  # noqa: BLE001 - a value it cannot decode
-        problems.append(f"{ENV_PREFIX}*: {exc}")
+        problems += _undecodable(ours) or [f"{ENV_PREFIX}*: {exc}"]
         values = {}
     if problems:
         raise ConfigError(problems)

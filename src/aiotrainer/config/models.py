@@ -226,11 +226,14 @@ class ApiConfig(_Section):
         from .errors import ConfigError
 
         if self.token is not None:
-            return self.token.get_secret_value()
+            value = self.token.get_secret_value()
+            if not value.strip():
+                raise ConfigError([f"api.token: the token is empty (got {value!r})"])
+            return value
         if self.token_env is not None:
             env = os.environ if environ is None else environ
             value = env.get(self.token_env, "")
-            if not value:
+            if not value.strip():
                 raise ConfigError(
                     [
                         (

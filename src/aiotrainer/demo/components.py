@@ -104,6 +104,16 @@ class LinearRegressionTrainer(Trainer):
         lr: float = 0.05,
         condition: Condition | None = None,
     ) -> None:
+        for name, count in (("batch_size", batch_size), ("steps", steps)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {count!r}")
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, int | float)
+            or not math.isfinite(lr)
+            or lr <= 0
+        ):
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         super().__init__(
             data_user,
             min_buffer_size=batch_size,
