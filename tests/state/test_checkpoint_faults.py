@@ -31,7 +31,13 @@ from aiotrainer.state import (
     StateRootError,
 )
 from aiotrainer.state.store import mark_temporary
-from helpers import DEADLINE, CountingModel, NoopTrainer, wait_thread_event
+from helpers import (
+    DEADLINE,
+    CountingModel,
+    NoopTrainer,
+    next_event,
+    wait_thread_event,
+)
 
 
 def names(root: Path) -> list[str]:
@@ -318,3 +324,77 @@ class TestNothingOutsideTheStore:
             assert main(["checkpoints", str(tmp_path), "--verify"]) == 0
         finally:
             tmp_path.chmod(0o700)
+
+
+class BlockingSaveModel(CountingModel):
+    """Its first ``save_state`` waits on ``release`` (after setting ``entered``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def save_state(self, path: Path) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(DEADLINE)
+        path.write_text(str(self.version))
+
+    def load_state(self, path: Path) -> None:
+        self.version = int(path.read_text())
+
+
+class TestPeriodicSaveAtShutdown:
+    async def test_a_periodic_save_interrupted_by_shutdown_is_no_failure(
+        self, tmp_path: Path
+    ) -> None:
+        model = BlockingSaveModel()
+        service = TrainerService(
+            models={"m": model},
+            buffers={"b": SequentialBuffer(4)},
+            # waits for data that never comes: no run competes with the saves
+            trainers={"t": NoopTrainer("b", min_buffer_size=1)},
+            state_dir=tmp_path,
+            save_interval=0.05,
+        )
+        async with (
+            service,
+            service.events() as stream,
+            anyio.create_task_group() as tg,
+        ):
+            await wait_thread_event(model.entered)  # a periodic save is capturing
+            tg.start_soon(service.stop)
+            await next_event(stream, EventKind.SERVICE_STOPPING)
+            model.release.set()  # the periodic save ends, cancelled
+        status = service.status()
+        assert status.saves_failed == 0
+        assert status.last_save_error is None
+        # the final checkpoint followed and holds the model
+        (final,) = CheckpointStore(tmp_path, read_only=True).list()
+        assert (final.path / "models" / "m").read_text() == "0"
+
+    async def test_without_a_final_save_the_interruption_is_reported(
+        self, tmp_path: Path
+    ) -> None:
+        model = BlockingSaveModel()
+        service = TrainerService(
+            models={"m": model},
+            buffers={"b": SequentialBuffer(4)},
+            trainers={"t": NoopTrainer("b", min_buffer_size=1)},
+            state_dir=tmp_path,
+            save_interval=0.05,
+            save_on_shutdown=False,
+        )
+        async with (
+            service,
+            service.events() as stream,
+            anyio.create_task_group() as tg,
+        ):
+            await wait_thread_event(model.entered)
+            tg.start_soon(service.stop)
+            await next_event(stream, EventKind.SERVICE_STOPPING)
+            model.release.set()
+        status = service.status()
+        assert status.saves_failed == 1
+        assert status.last_save_error is not None
+        assert "periodic save was cancelled" in status.last_save_error

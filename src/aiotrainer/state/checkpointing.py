@@ -292,12 +292,14 @@ class Checkpointer:
         self,
         *,
         within: float | None = None,
-        cancelled: str = "the save was cancelled before it was written",
+        cancelled: str | None = "the save was cancelled before it was written",
     ) -> Path:
         """Write a checkpoint now; see :meth:`TrainerService.save_state`
         (``within`` is its ``timeout``).
 
-        :param cancelled: the failure reported if it is cancelled.
+        :param cancelled: the failure reported if it is cancelled; ``None``: a
+            cancellation is no failure (a periodic save that shutdown interrupts,
+            the final checkpoint following), only logged.
         """
         store = self.store
         if store is None:
@@ -319,7 +321,7 @@ class Checkpointer:
             return await self._save(store, within, cancelled)
 
     async def _save(
-        self, store: CheckpointStore, within: float | None, cancelled: str
+        self, store: CheckpointStore, within: float | None, cancelled: str | None
     ) -> Path:
         started = time.perf_counter()
         users = self._users
@@ -363,8 +365,10 @@ class Checkpointer:
         except BaseException:
             if saved:  # written before the cancellation came: it counts
                 self._saved(saved[0], held, started)
-            else:
+            elif cancelled is not None:
                 self._failed(cancelled)
+            else:
+                logger.info("a periodic checkpoint was interrupted by shutdown")
             raise
         finally:
             if captured and not saved:
@@ -390,10 +394,18 @@ class Checkpointer:
         reported (status, events, log) and retried at the next interval."""
         interval = self.options.save_interval
         assert interval is not None
+        # Shutdown cancels this task and then writes the final checkpoint: a
+        # periodic save it interrupts has not failed. Without a final save to
+        # follow, the interruption loses what it would have saved: reported.
+        cancelled = (
+            None
+            if self.saves_on_shutdown
+            else "the periodic save was cancelled before it was written"
+        )
         while True:
             await anyio.sleep(interval)
             try:
-                await self.save()
+                await self.save(cancelled=cancelled)
             except (CheckpointSaveError, PauseTimeoutError):
                 continue
 
