@@ -9,6 +9,7 @@ import pytest
 import uvloop
 
 import aiotrainer.time
+from helpers import Journal
 
 
 def pytest_asyncio_loop_factories(
@@ -36,3 +37,9 @@ def _reset_clock() -> None:
     clock.resume()
     clock.set_time_scale(1.0)
     clock.load_state_dict(aiotrainer.time.TimeController().state_dict())
+
+
+@pytest.fixture
+async def journal() -> Journal:
+    """A fresh :class:`helpers.Journal` for the test's trainers to record into."""
+    return Journal()

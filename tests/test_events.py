@@ -24,11 +24,6 @@ from helpers import (
 )
 
 
-@pytest.fixture
-async def journal() -> Journal:
-    return Journal()
-
-
 async def drain(stream: EventStream) -> list[ServiceEvent]:
     """Every event until the stream ends (bounded)."""
     with anyio.fail_after(DEADLINE):

@@ -43,11 +43,6 @@ from helpers import (
 
 
 @pytest.fixture
-async def journal() -> Journal:
-    return Journal()
-
-
-@pytest.fixture
 def release() -> Iterator[threading.Event]:
     """An event that blocked ``train()`` bodies wait on; set at teardown at the
     latest, so that no worker thread outlives its test."""

@@ -104,11 +104,6 @@ class TestEntry:
             TrainerService(**{kind: {"a": item, "b": item}})  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def journal() -> Journal:
-    return Journal()
-
-
 class TestAStuckTrainer:
     """A trainer stuck in train() (no pause point): pause and save are bounded
     and undone on timeout, and resume() calls a pending pause off."""

@@ -7,7 +7,6 @@ import threading
 import time
 
 import anyio
-import pytest
 
 from aiotrainer import EventKind, LocalExecutor, TrainerState
 from helpers import (
@@ -18,11 +17,6 @@ from helpers import (
     make_service,
     next_event,
 )
-
-
-@pytest.fixture
-async def journal() -> Journal:
-    return Journal()
 
 
 def nap(trainer: InstrumentedTrainer) -> None:

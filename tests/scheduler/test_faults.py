@@ -20,11 +20,6 @@ from helpers import (
 )
 
 
-@pytest.fixture
-async def journal() -> Journal:
-    return Journal()
-
-
 class TestPauseStorms:
     async def test_a_slot_granted_while_paused_keeps_its_place(
         self, journal: Journal

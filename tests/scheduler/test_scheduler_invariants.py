@@ -22,11 +22,6 @@ from helpers import (
 )
 
 
-@pytest.fixture
-async def journal() -> Journal:
-    return Journal()
-
-
 def nap(trainer: InstrumentedTrainer) -> None:
     """A ``train()`` body that takes a little while, so that overlaps would show."""
     time.sleep(0.001)
