@@ -344,28 +344,38 @@ class BlockingSaveModel(CountingModel):
         self.version = int(path.read_text())
 
 
+async def stop_during_a_periodic_save(
+    state_dir: Path, *, save_on_shutdown: bool
+) -> TrainerService:
+    """Run a service until a periodic save is capturing, stop it, let that save
+    end only once shutdown has begun; return the stopped service."""
+    model = BlockingSaveModel()
+    service = TrainerService(
+        models={"m": model},
+        buffers={"b": SequentialBuffer(4)},
+        # waits for data that never comes: no run competes with the saves
+        trainers={"t": NoopTrainer("b", min_buffer_size=1)},
+        state_dir=state_dir,
+        save_interval=0.05,
+        save_on_shutdown=save_on_shutdown,
+    )
+    async with (
+        service,
+        service.events() as stream,
+        anyio.create_task_group() as tg,
+    ):
+        await wait_thread_event(model.entered)  # a periodic save is capturing
+        tg.start_soon(service.stop)
+        await next_event(stream, EventKind.SERVICE_STOPPING)
+        model.release.set()  # the periodic save ends, cancelled
+    return service
+
+
 class TestPeriodicSaveAtShutdown:
     async def test_a_periodic_save_interrupted_by_shutdown_is_no_failure(
         self, tmp_path: Path
     ) -> None:
-        model = BlockingSaveModel()
-        service = TrainerService(
-            models={"m": model},
-            buffers={"b": SequentialBuffer(4)},
-            # waits for data that never comes: no run competes with the saves
-            trainers={"t": NoopTrainer("b", min_buffer_size=1)},
-            state_dir=tmp_path,
-            save_interval=0.05,
-        )
-        async with (
-            service,
-            service.events() as stream,
-            anyio.create_task_group() as tg,
-        ):
-            await wait_thread_event(model.entered)  # a periodic save is capturing
-            tg.start_soon(service.stop)
-            await next_event(stream, EventKind.SERVICE_STOPPING)
-            model.release.set()  # the periodic save ends, cancelled
+        service = await stop_during_a_periodic_save(tmp_path, save_on_shutdown=True)
         status = service.status()
         assert status.saves_failed == 0
         assert status.last_save_error is None
@@ -376,24 +386,7 @@ class TestPeriodicSaveAtShutdown:
     async def test_without_a_final_save_the_interruption_is_reported(
         self, tmp_path: Path
     ) -> None:
-        model = BlockingSaveModel()
-        service = TrainerService(
-            models={"m": model},
-            buffers={"b": SequentialBuffer(4)},
-            trainers={"t": NoopTrainer("b", min_buffer_size=1)},
-            state_dir=tmp_path,
-            save_interval=0.05,
-            save_on_shutdown=False,
-        )
-        async with (
-            service,
-            service.events() as stream,
-            anyio.create_task_group() as tg,
-        ):
-            await wait_thread_event(model.entered)
-            tg.start_soon(service.stop)
-            await next_event(stream, EventKind.SERVICE_STOPPING)
-            model.release.set()
+        service = await stop_during_a_periodic_save(tmp_path, save_on_shutdown=False)
         status = service.status()
         assert status.saves_failed == 1
         assert status.last_save_error is not None
