@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-import anyio.to_thread
 from anyio.abc import TaskStatus
 
 from .config.building import Source
@@ -48,8 +47,8 @@ __all__ = [
     "DaemonResult",
     "ProgressView",
     "StopReason",
-    "collect_metrics",
     "serve_api",
+    "trainer_metrics",
 ]
 
 logger = logging.getLogger("aiotrainer.daemon")
@@ -114,13 +113,13 @@ class ProgressView(Protocol):
         """Stop showing it."""
 
 
-async def collect_metrics(service: TrainerService) -> dict[str, dict[str, float]]:
-    """Each trainer's last logged metrics (:meth:`Trainer.log_metrics`), by name;
-    trainers that logged none are left out."""
+def trainer_metrics(status: ServiceStatus) -> dict[str, dict[str, float]]:
+    """Each trainer's last logged metrics (:meth:`Trainer.log_metrics`) in
+    ``status``, by name; trainers that logged none are left out."""
     return {
-        name: dict(status.metrics)
-        for name, status in service.status().trainers.items()
-        if status.metrics
+        name: dict(trainer.metrics)
+        for name, trainer in status.trainers.items()
+        if trainer.metrics
     }
 
 
@@ -247,10 +246,10 @@ class Daemon:
         finally:
             if lock is not None:
                 lock.release()
-        metrics = await collect_metrics(service)
         reason, detail = self._reason or (StopReason.REQUESTED, "")
         uptime = time.monotonic() - (self._started or time.monotonic())
         status = service.status()
+        metrics = trainer_metrics(status)
         if self._progress is not None:  # the final state, then the summary
             self._progress.update(status, metrics, uptime)
             self._progress.close()
@@ -369,8 +368,9 @@ class Daemon:
                 now = time.monotonic()
                 if self._progress is not None and now - last_shown >= interval:
                     last_shown = now
-                    metrics = await collect_metrics(service)
-                    self._progress.update(status, metrics, now - (self._started or now))
+                    self._progress.update(
+                        status, trainer_metrics(status), now - (self._started or now)
+                    )
 
     async def _watch_signals(self) -> None:
         signalled = False  # a stop already asked for by a signal
