@@ -99,6 +99,12 @@ class TrainerService:
     :param shutdown_timeout: seconds that runs in flight get to finish at shutdown.
     :param recheck_interval: seconds after which a trainer that overrides
         ``is_trainable`` and said no is asked again without new data.
+    :param linger: seconds a worker may wait in place after a run for the data
+        its trainer needs next, so that the ``collect()`` bringing it starts the
+        next run directly, without a trip through the event loop (0: never
+        wait). A pause, a stop, or another trainer needing the worker sends it
+        back at once; a waiting worker uses no CPU. Only the built-in
+        :class:`LocalExecutor` waits in place.
     :param executor: where runs happen; a :class:`LocalExecutor` by default.
     :param state_dir: where checkpoints go (created with owner-only permissions).
         Checkpoints may contain pickled objects: keep them trusted input.
@@ -129,6 +135,7 @@ class TrainerService:
         on_error: PolicySpec | Mapping[str, PolicySpec] = "stop",
         shutdown_timeout: float = 30.0,
         recheck_interval: float = 1.0,
+        linger: float = 0.1,
         executor: Executor | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         save_interval: float | None = None,
@@ -152,6 +159,7 @@ class TrainerService:
         self._recheck_interval = check_seconds(
             "recheck_interval", recheck_interval, allow_zero=False
         )
+        self._linger = check_seconds("linger", linger)
         self._owns_executor = executor is None
         if executor is None:
             executor = LocalExecutor(max_workers, cancel_timeout=self._shutdown_timeout)
@@ -358,6 +366,7 @@ class TrainerService:
             on_fatal=self._fatal,
             recheck_interval=self._recheck_interval,
             listening=self._hub.listening,
+            linger=self._linger,
         )
         self._control.bind(gate, scheduler)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 __all__ = ["Slots"]
 
@@ -14,12 +15,15 @@ class Slots:
     Unlike ``anyio.CapacityLimiter``, taking a free slot does not go through the
     event loop: a wake-up reaches a worker thread one loop iteration sooner.
     Loop thread only.
+
+    :param on_wait: called (on the loop) each time someone starts waiting.
     """
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, on_wait: Callable[[], object] | None = None) -> None:
         self.total = total
         self.held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._on_wait = on_wait
 
     def try_acquire(self) -> bool:
         """Take a free slot now if nobody waits; return whether it did."""
@@ -35,6 +39,8 @@ class Slots:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        if self._on_wait is not None:
+            self._on_wait()
         try:
             await waiter  # release() hands its slot over: held stays counted
         except asyncio.CancelledError:

@@ -61,6 +61,7 @@ class PauseGate:
         # Bumped by every release of parked threads: a thread parked in an older
         # generation was already counted out when it was released.
         self._generation = 0
+        self._pause_listeners: list[Callable[[], object]] = []
 
     @property
     def paused(self) -> bool:
@@ -74,6 +75,10 @@ class PauseGate:
 
     # -- loop side -------------------------------------------------------------
 
+    def add_pause_listener(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` (on the loop) each time the gate closes."""
+        self._pause_listeners.append(listener)
+
     def pause_nowait(self) -> bool:
         """Close the gate: no new run starts. Idempotent.
 
@@ -86,6 +91,8 @@ class PauseGate:
         with self._lock:
             if not self._released:
                 self._blocking = True
+        for listener in self._pause_listeners:
+            listener()
         return True
 
     async def pause(self) -> bool:

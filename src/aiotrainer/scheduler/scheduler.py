@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -22,6 +23,7 @@ from ..trainer.base import Trainer
 from ..trainer.conditions import Readiness
 from ..trainer.dicts import TrainersDict
 from ..trainer.metrics import RunOutcome, RunRecord
+from ._linger import Lingering
 from ._loop import LoopCaller
 from ._slots import Slots
 from .executor import Executor, LocalExecutor
@@ -86,6 +88,7 @@ class _Outcome:
     """
 
     __slots__ = (
+        "accounted",
         "collected",
         "done",
         "error",
@@ -108,6 +111,10 @@ class _Outcome:
         self.stopped = False
         # every data user's collected count as the (last) run started: metrics
         self.collected: dict[str, int] = {}
+        # The last run was accounted by the worker (it then waited in place for
+        # more data, and went back without running again): the loop must not
+        # count it twice.
+        self.accounted = False
 
     def stop(self) -> None:
         """Start no further run in this chain (its task was cancelled)."""
@@ -165,6 +172,8 @@ class Scheduler:
         only then. ``None``: always.
     :param recheck_interval: for a trainer that overrides ``is_trainable``: after it
         said no, check again on new data or after this many seconds.
+    :param linger: seconds a worker of the local pool may wait in place, after a
+        run, for the data its trainer needs next (0: never).
     """
 
     def __init__(
@@ -179,6 +188,7 @@ class Scheduler:
         on_fatal: Callable[[str, BaseException], None],
         recheck_interval: float = 1.0,
         listening: Callable[[], bool] | None = None,
+        linger: float = 0.0,
     ) -> None:
         self._trainers = trainers
         self._users = data_users
@@ -193,7 +203,13 @@ class Scheduler:
         # A model's lock: one holder at a time, a free one taken without a trip
         # through the loop, and whether someone waits readable from a worker.
         self._model_locks: dict[str, Slots] = {}
-        self._slots = Slots(executor.max_workers)
+        # Workers waiting in place for their trainer's next data: whatever needs
+        # a worker elsewhere (a pause, a stop, a trainer queuing for a worker or
+        # a model lock) nudges them back.
+        self._linger = linger
+        self._lingering = Lingering()
+        gate.add_pause_listener(self._lingering.nudge)
+        self._slots = Slots(executor.max_workers, on_wait=self._lingering.nudge)
         self._dispatching = True
         # Only the local pool can be told to end a chain early on cancellation.
         self._local = executor if isinstance(executor, LocalExecutor) else None
@@ -229,14 +245,16 @@ class Scheduler:
 
     @property
     def running(self) -> int:
-        """Runs in flight (parked ones included)."""
-        return self._gate.statistics().running
+        """Runs in flight (parked ones included; workers waiting in place for
+        their trainer's next data are not running anything)."""
+        return max(0, self._gate.statistics().running - self._lingering.count)
 
     # -- control ---------------------------------------------------------------
 
     def stop_dispatching(self) -> None:
         """Start no new run; runs in flight go on."""
         self._dispatching = False
+        self._lingering.nudge()
 
     async def run(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -310,7 +328,7 @@ class Scheduler:
         for name in sorted(names):
             lock = locks.get(name)
             if lock is None:
-                lock = locks[name] = Slots(1)
+                lock = locks[name] = Slots(1, on_wait=self._lingering.nudge)
             out.append(lock)
         return out
 
@@ -391,20 +409,25 @@ class Scheduler:
     ) -> Callable[[], None]:
         """What the worker runs: ``run()``, then ``run()`` again at once while the
         trainer is still trainable and nothing says otherwise, without a trip
-        through the loop.
+        through the loop. When the trainer lacks data, the worker may wait in
+        place for it (``linger``) and run again as soon as it comes.
 
         Each run but the last is accounted here (the loop reads the counters;
-        events go to it when someone listens); the last one's outcome goes back
-        to the loop in ``outcome`` as a single run's would.
+        events go to it when someone listens), and so is the last one when the
+        worker waited in vain after it (``outcome.accounted``); otherwise the
+        last one's outcome goes back to the loop in ``outcome`` as a single run's
+        would.
         """
         gate, slots, locked = self._gate, self._slots, len(locks)
-        everyone = [(n, u.collector) for n, u in self._users.items()]
+        users, lingering, linger = self._users, self._lingering, self._linger
+        everyone = [(n, u.collector) for n, u in users.items()]
         # A cancellation of the awaiting task is requested on the loop at once
         # (task.cancel()), before the executor's handler runs: read it too.
         task = asyncio.current_task()
         requests = task.cancelling() if task is not None else 0
 
-        def may_go_on() -> bool:
+        def free() -> bool:
+            """Whether nothing but data keeps the worker from running again."""
             return (
                 not outcome.stopped
                 and (task is None or task.cancelling() == requests)
@@ -413,52 +436,88 @@ class Scheduler:
                 and not slots.contended  # another trainer waits for a worker
                 and not any(lock.contended for lock in locks)
                 and len(trainer._retrieved_model_names) == locked  # all locked
-                and self._precheck(trainer, None, overrides).ready
             )
+
+        def ready() -> bool:
+            return free() and self._precheck(trainer, None, overrides).ready
+
+        def account(end: float) -> None:
+            """Count the run that just ended, as the loop would."""
+            start = track.last_start
+            assert start is not None
+            record = trainer.metrics.record_run(
+                started=start,
+                duration=end - start,
+                outcome="trained",
+                collected=outcome.collected,
+            )
+            logged = trainer.metrics.take_logged()
+            track.runs += 1
+            track.consecutive_failures = 0
+            track.last_end = end
+            track.last_duration = end - start
+            if self._listening():
+                if logged:
+                    self._post(
+                        ServiceEvent(
+                            EventKind.METRICS,
+                            trainer=name,
+                            run=record.run,
+                            metrics=logged,
+                        )
+                    )
+                self._post(
+                    ServiceEvent(
+                        EventKind.FINISHED,
+                        trainer=name,
+                        time=end,
+                        duration=end - start,
+                        trained=True,
+                        new_items=record.new_items,
+                    )
+                )
+
+        def wait_in_place(readiness: Readiness, end: float) -> bool:
+            """Wait up to ``linger`` for the data the trainer lacks; return
+            whether it may run now. The run that ended is accounted first."""
+            if linger <= 0 or (
+                not readiness.wake_totals and readiness.deadline is None
+            ):
+                return False
+            timeout = linger
+            if readiness.deadline is not None:
+                until = _clock.real_seconds_until(readiness.deadline)
+                timeout = min(timeout, max(0.0, until))
+            account(end)
+            outcome.accounted = True
+            track.state = TrainerState.WAITING
+            lingering.wait(
+                [(users[n].collector, t) for n, t in readiness.wake_totals.items()],
+                timeout,
+                free,
+            )
+            if not ready():
+                return False
+            outcome.accounted = False
+            track.state = TrainerState.RUNNING
+            return True
 
         def run() -> None:
             outcome.started = True
             try:
                 outcome.trained = bool(trainer.run())
-                while outcome.trained and may_go_on():
+                while outcome.trained and free():
                     end = time.time()
-                    start = track.last_start
-                    assert start is not None
-                    record = trainer.metrics.record_run(
-                        started=start,
-                        duration=end - start,
-                        outcome="trained",
-                        collected=outcome.collected,
-                    )
-                    logged = trainer.metrics.take_logged()
-                    track.runs += 1
-                    track.consecutive_failures = 0
-                    track.last_end = end
-                    track.last_duration = end - start
+                    readiness = self._precheck(trainer, None, overrides)
+                    if readiness.ready:
+                        account(end)
+                    elif not wait_in_place(readiness, end):
+                        break
                     outcome.seen = {n: c.collected for n, c in watched}
                     outcome.mark = trainer._training_mark()
                     outcome.collected = {n: c.collected for n, c in everyone}
                     track.last_start = now = time.time()
                     if self._listening():
-                        if logged:
-                            self._post(
-                                ServiceEvent(
-                                    EventKind.METRICS,
-                                    trainer=name,
-                                    run=record.run,
-                                    metrics=logged,
-                                )
-                            )
-                        self._post(
-                            ServiceEvent(
-                                EventKind.FINISHED,
-                                trainer=name,
-                                time=end,
-                                duration=end - start,
-                                trained=True,
-                                new_items=record.new_items,
-                            )
-                        )
                         self._post(
                             ServiceEvent(EventKind.STARTED, trainer=name, time=now)
                         )
@@ -469,6 +528,12 @@ class Scheduler:
                 outcome.done = True
 
         return run
+
+    def _stop_chain(self, outcome: _Outcome) -> None:
+        """On the loop, as a chain's task is cancelled: no further run, and a
+        worker waiting in place goes back now."""
+        outcome.stop()
+        self._lingering.nudge()
 
     def _post(self, event: ServiceEvent) -> None:
         """From a worker: emit ``event`` on the loop, in order. Events posted
@@ -519,7 +584,7 @@ class Scheduler:
                     ),
                     gate=gate,
                     on_abandoned=abandoned,
-                    on_cancel=outcome.stop,
+                    on_cancel=partial(self._stop_chain, outcome),
                 )
             else:
                 await self._executor.run(
@@ -531,32 +596,33 @@ class Scheduler:
             cancelled = False
         finally:
             gate.run_finished()
-            end = track.last_end = time.time()
-            # a chain's last run started in the worker
-            start = track.last_start if track.last_start is not None else start
-            track.last_duration = end - start
             track.state = TrainerState.WAITING
-            if outcome.done:  # counted even when it ended as its task was cancelled
-                record = self._record_run(
-                    name,
-                    trainer,
-                    start,
-                    end,
-                    outcome.error,
-                    bool(outcome.trained),
-                    outcome.collected,
-                )
-                self._account(
-                    name,
-                    track,
-                    outcome,
-                    start,
-                    end,
-                    cancelled=cancelled,
-                    new_items=record.new_items,
-                )
-            else:
-                self._given_up[name] = outcome
+            if not (outcome.accounted and outcome.done):  # else the worker did it
+                end = track.last_end = time.time()
+                # a chain's last run started in the worker
+                start = track.last_start if track.last_start is not None else start
+                track.last_duration = end - start
+                if outcome.done:  # counted even when it ended as its task was cancelled
+                    record = self._record_run(
+                        name,
+                        trainer,
+                        start,
+                        end,
+                        outcome.error,
+                        bool(outcome.trained),
+                        outcome.collected,
+                    )
+                    self._account(
+                        name,
+                        track,
+                        outcome,
+                        start,
+                        end,
+                        cancelled=cancelled,
+                        new_items=record.new_items,
+                    )
+                else:
+                    self._given_up[name] = outcome
         return None if outcome.error is not None else outcome.trained
 
     def _account(

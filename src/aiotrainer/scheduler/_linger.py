@@ -1,0 +1,74 @@
+"""Workers that wait in place for their trainer's next batch (internal).
+
+After a run, a worker whose trainer is not trainable yet may wait a little for
+the data it lacks instead of going back to the pool: the ``collect()`` that
+brings the data then wakes that worker directly, one thread hop, with no trip
+through the event loop. Anything that needs the worker elsewhere (a pause, a
+stop, a cancellation, another trainer waiting for a worker or a model lock)
+nudges it, and it goes back at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..data.collector import DataCollector
+
+__all__ = ["Lingering"]
+
+
+class Lingering:
+    """The workers waiting in place now, and the means to send them back.
+
+    Thread-safe: workers park from their threads; :meth:`nudge` is called from
+    the loop (or any thread).
+    """
+
+    __slots__ = ("_lock", "_waiting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: set[threading.Event] = set()
+
+    @property
+    def count(self) -> int:
+        """Workers waiting in place now."""
+        return len(self._waiting)
+
+    def nudge(self) -> None:
+        """Send every waiting worker back now (it re-checks why it waits)."""
+        with self._lock:
+            for wake in self._waiting:
+                wake.set()
+
+    def wait(
+        self,
+        wake_totals: Iterable[tuple[DataCollector[Any], int]],
+        timeout: float,
+        still: Callable[[], bool],
+    ) -> None:
+        """Block this worker until a collector reaches its total, a nudge, or
+        ``timeout`` seconds pass.
+
+        ``still()`` is asked once the nudges can reach this worker: if it says
+        no (something wants the worker back already), this returns at once. A
+        nudge that comes before that is seen by it; one after wakes the wait.
+        """
+        wake = threading.Event()
+        registered: list[tuple[DataCollector[Any], int]] = []
+        with self._lock:
+            self._waiting.add(wake)
+        try:
+            if not still():
+                return
+            for collector, total in wake_totals:
+                # called in the producer's thread: Event.set() never blocks
+                registered.append((collector, collector.add_waiter(total, wake.set)))
+            wake.wait(timeout)
+        finally:
+            for collector, token in registered:
+                collector.remove_waiter(token)
+            with self._lock:
+                self._waiting.discard(wake)
