@@ -48,27 +48,38 @@ class Lingering:
         wake_totals: Iterable[tuple[DataCollector[Any], int]],
         timeout: float,
         still: Callable[[], bool],
-    ) -> None:
+        announce: Callable[[], object],
+    ) -> threading.Event:
         """Block this worker until a collector reaches its total, a nudge, or
         ``timeout`` seconds pass.
 
-        ``still()`` is asked once the nudges can reach this worker: if it says
-        no (something wants the worker back already), this returns at once. A
-        nudge that comes before that is seen by it; one after wakes the wait.
+        Once nudges can reach this worker, ``announce()`` is called (the worker
+        counts as waiting from then on), then ``still()`` is asked: if it says no
+        (something wants the worker back already), this returns at once. A nudge
+        before that is seen by ``still()``; one after it wakes the wait.
+
+        :return: a token for :meth:`leave`. The worker counts as waiting until
+            it is given there: when the worker runs again, or once the loop has
+            taken it back.
         """
         wake = threading.Event()
         registered: list[tuple[DataCollector[Any], int]] = []
         with self._lock:
             self._waiting.add(wake)
         try:
-            if not still():
-                return
-            for collector, total in wake_totals:
-                # called in the producer's thread: Event.set() never blocks
-                registered.append((collector, collector.add_waiter(total, wake.set)))
-            wake.wait(timeout)
+            announce()
+            if still():
+                for collector, total in wake_totals:
+                    # called in the producer's thread: Event.set() never blocks
+                    token = collector.add_waiter(total, wake.set)
+                    registered.append((collector, token))
+                wake.wait(timeout)
         finally:
             for collector, token in registered:
                 collector.remove_waiter(token)
-            with self._lock:
-                self._waiting.discard(wake)
+        return wake
+
+    def leave(self, token: threading.Event) -> None:
+        """Count the worker that :meth:`wait` gave ``token`` as waiting no more."""
+        with self._lock:
+            self._waiting.discard(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,7 @@ class _Outcome:
         "collected",
         "done",
         "error",
+        "lingered",
         "mark",
         "seen",
         "started",
@@ -115,6 +117,9 @@ class _Outcome:
         # more data, and went back without running again): the loop must not
         # count it twice.
         self.accounted = False
+        # ... and its wait, which the loop ends (Lingering.leave) once it has
+        # counted the run as finished.
+        self.lingered: threading.Event | None = None
 
     def stop(self) -> None:
         """Start no further run in this chain (its task was cancelled)."""
@@ -488,16 +493,24 @@ class Scheduler:
             if readiness.deadline is not None:
                 until = _clock.real_seconds_until(readiness.deadline)
                 timeout = min(timeout, max(0.0, until))
-            account(end)
-            outcome.accounted = True
-            track.state = TrainerState.WAITING
-            lingering.wait(
+
+            def announce() -> None:  # counted as waiting: now the run is over
+                track.state = TrainerState.WAITING
+                outcome.accounted = True
+                account(end)
+
+            token = lingering.wait(
                 [(users[n].collector, t) for n, t in readiness.wake_totals.items()],
                 timeout,
                 free,
+                announce,
             )
             if not ready():
+                # counted as waiting until the loop has taken the worker back:
+                # status() must not show a run in flight that is not there
+                outcome.lingered = token
                 return False
+            lingering.leave(token)
             outcome.accounted = False
             track.state = TrainerState.RUNNING
             return True
@@ -596,6 +609,8 @@ class Scheduler:
             cancelled = False
         finally:
             gate.run_finished()
+            if outcome.lingered is not None:
+                self._lingering.leave(outcome.lingered)
             track.state = TrainerState.WAITING
             if not (outcome.accounted and outcome.done):  # else the worker did it
                 end = track.last_end = time.time()
