@@ -16,6 +16,10 @@ Figures (µs):
   path: ``call_soon_threadsafe`` wakes a task, which hands off to a worker
   thread with one ``SimpleQueue.put`` (the ``minimal_queue_path`` below).
   Target: ratio <= 1.2. ``.p99_vs_lean``: the p99s of the two, for context.
+  With the default ``linger`` the worker waits in place after each run, so the
+  next item wakes it directly (one thread hop); items more than ``linger``
+  apart take the path through the loop, measured as
+  ``latency.<loop>.no_linger.p50_vs_lean`` (``linger=0``), for context.
 - ``latency.<loop>.p50_vs_thread_event``: the same median against a bare
   ``threading.Event`` hand-off between two threads.
 - ``latency.<loop>.p99``: target <= 1,000 µs; against the minimal path's p99 and
@@ -104,15 +108,20 @@ class StampTrainer(Trainer):
         self.stamp()
 
 
-async def service_latency(samples: int, seed: int, *, queue: bool) -> list[float]:
+async def service_latency(
+    samples: int, seed: int, *, queue: bool, linger: float | None = None
+) -> list[float]:
+    """The service as shipped (``linger`` at its default unless given)."""
     trainer = StampTrainer()
     executor = QueueExecutor() if queue else None
+    options: dict[str, Any] = {} if linger is None else {"linger": linger}
     try:
         async with TrainerService(
             models={"model": NullModel()},
             buffers={"data": SequentialBuffer[int](1024)},
             trainers={"trainer": trainer},
             executor=executor,
+            **options,
         ) as service:
             collect = service.data_collectors.acquire("data").collect
             return await anyio.to_thread.run_sync(
@@ -225,6 +234,13 @@ def main() -> None:
                     f"{loop}.minimal{tag}",
                     run_on(loop, partial(minimal_latency, per_round, r, queue=queue)),
                 )
+            add(
+                f"{loop}.service.no_linger",
+                run_on(
+                    loop,
+                    partial(service_latency, per_round, r, queue=False, linger=0.0),
+                ),
+            )
     trips: dict[str, list[float]] = {}
     for _ in range(5):
         for loop in LOOPS:
@@ -261,6 +277,18 @@ def main() -> None:
             baseline=("lean_two_hop_path", p(lean, 50), "µs"),
             target=f"ratio <= {TARGET_LEAN}",
             ok=p(svc, 50) <= TARGET_LEAN * p(lean, 50),
+        )
+        report(
+            f"latency.{loop}.no_linger.p50_vs_lean",
+            p(f"{svc}.no_linger", 50),
+            "µs",
+            baseline=("lean_two_hop_path", p(lean, 50), "µs"),
+        )
+        report(
+            f"latency.{loop}.no_linger.p99_vs_lean",
+            p(f"{svc}.no_linger", 99),
+            "µs",
+            baseline=("lean_two_hop_path.p99", p(lean, 99), "µs"),
         )
         report(
             f"latency.{loop}.p99_vs_lean",

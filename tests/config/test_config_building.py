@@ -49,7 +49,7 @@ class TestBuildService:
 
     def test_maps_every_setting_onto_the_constructor(self, tmp_path: Path) -> None:
         config = _config(
-            workers={"max_workers": 3, "shutdown_timeout": 7},
+            workers={"max_workers": 3, "shutdown_timeout": 7, "linger": 0.5},
             state={"dir": str(tmp_path), "keep_last": 4, "resume": None},
             trainers={
                 "sgd": {
@@ -61,6 +61,7 @@ class TestBuildService:
         kwargs = config.service_kwargs()
         assert kwargs["max_workers"] == 3
         assert kwargs["shutdown_timeout"] == 7.0
+        assert kwargs["linger"] == 0.5
         assert kwargs["keep_last"] == 4
         assert kwargs["resume_from"] is None
         assert kwargs["on_error"] == {"sgd": ErrorPolicy("retry", max_retries=9)}
@@ -75,6 +76,11 @@ class TestBuildService:
         assert clock.get_time_scale() == 1.0
         _config(clock={"time_scale": 4.0}).build_service()
         assert clock.get_time_scale() == 4.0  # the conftest fixture resets it
+
+    @pytest.mark.parametrize("linger", [-1, "long", "nan"])
+    def test_a_bad_linger_is_refused(self, linger: object) -> None:
+        with pytest.raises(ValueError, match=r"workers\.linger"):
+            _config(workers={"linger": linger})
 
     @pytest.mark.parametrize("scale", [0, -1, "fast"], ids=["zero", "negative", "str"])
     def test_a_bad_time_scale_is_refused(self, scale: object) -> None:

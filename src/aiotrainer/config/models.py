@@ -137,6 +137,11 @@ class WorkersConfig(_Section):
         default=30.0, description="seconds runs in flight get to finish at shutdown"
     )
     recheck_interval: PositiveSeconds = 1.0
+    linger: Seconds = Field(
+        default=0.1,
+        description="seconds a worker may wait in place after a run for its "
+        "trainer's next data, which then starts the next run directly (0: never)",
+    )
 
 
 class StateConfig(_Section):
@@ -367,6 +372,7 @@ class ServiceConfig(_Section):
             "max_workers": self.workers.max_workers,
             "shutdown_timeout": self.workers.shutdown_timeout,
             "recheck_interval": self.workers.recheck_interval,
+            "linger": self.workers.linger,
             "on_error": policies,
             "state_dir": st.dir,
             "save_interval": st.save_interval,
