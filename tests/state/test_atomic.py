@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import array
 import hashlib
 import os
 import pickle
+import threading
 from pathlib import Path
 
 import pytest
 
 from aiotrainer import SequentialBuffer
-from aiotrainer.state import CheckpointStore, CorruptCheckpointError
+from aiotrainer.state import CheckpointStore, CorruptCheckpointError, _hasher
 from aiotrainer.state._atomic import HashingWriter, sync_tree
 
 DATA = os.urandom(300_000)
@@ -95,6 +97,37 @@ class TestHashingWriter:
             ("big", len(big) + 4, sha(big + b"tail"))
         ]
 
+    def test_a_large_file_is_hashed_beside_the_writes(self, tmp_path: Path) -> None:
+        """Past its first MiB a thread hashes: the digest is still the one of
+        what was written, taken without a read-back, and the thread is gone."""
+        big = os.urandom(5 << 20)
+        write_hashed(tmp_path / "big", big)
+        assert not [t for t in threading.enumerate() if t.name == "aiotrainer-hasher"]
+        tamper_keeping_size_and_mtime(tmp_path / "big")
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("big", len(big), sha(big))
+        ]
+
+    def test_a_typed_buffer_is_hashed_as_bytes(self, tmp_path: Path) -> None:
+        values = array.array("d", range(300_000))  # 2.4 MB of doubles
+        with HashingWriter(tmp_path / "a") as f:
+            f.write(memoryview(values)[:100_000])
+            f.write(memoryview(values)[100_000:])
+        raw = values.tobytes()
+        assert (tmp_path / "a").read_bytes() == raw
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("a", len(raw), sha(raw))
+        ]
+
+    def test_a_failed_large_write_ends_the_hashing_thread(self, tmp_path: Path) -> None:
+        with (
+            pytest.raises(RuntimeError, match="boom"),
+            HashingWriter(tmp_path / "f") as f,
+        ):
+            f.write(os.urandom(3 << 20))
+            raise RuntimeError("boom")
+        assert not [t for t in threading.enumerate() if t.name == "aiotrainer-hasher"]
+
     def test_pickle_dumps_through_it(self, tmp_path: Path) -> None:
         items = [os.urandom(4096) for _ in range(100)]
         with HashingWriter(tmp_path / "p.pkl") as f:
@@ -122,3 +155,20 @@ class TestCheckpoints:
         tamper_keeping_size_and_mtime(checkpoint.path / "buffer.pkl")
         with pytest.raises(CorruptCheckpointError, match="'buffer.pkl' has sha256"):
             store.verify(checkpoint)
+
+
+class TestBackgroundHasher:
+    def test_chunks_are_hashed_in_order_under_backpressure(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With little room, feed() waits for the hash; a chunk larger than the
+        room goes in once everything before it is hashed."""
+        monkeypatch.setattr(_hasher, "PENDING_MAX", 1000)
+        chunks = [os.urandom(n) for n in (600, 600, 5000, 10, 999, 3000)] * 20
+        digest = hashlib.sha256()
+        hasher = _hasher.BackgroundHasher(digest)
+        for chunk in chunks:
+            hasher.feed(chunk)
+        hasher.finish()
+        hasher.finish()  # idempotent
+        assert digest.hexdigest() == sha(b"".join(chunks))

@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ._hasher import BackgroundHasher
+
 if sys.platform != "win32":
     import fcntl
 
@@ -92,6 +94,11 @@ _written_lock = threading.Lock()
 _WRITTEN_MAX = 4096
 
 
+#: A file hashed inline up to this size; past it, a thread hashes beside the
+#: writes (starting one costs more than hashing a small file).
+_HASH_BESIDE_FROM = 1 << 20
+
+
 class HashingWriter:
     """A binary file opened for writing that computes its sha256 as it writes.
 
@@ -99,25 +106,37 @@ class HashingWriter:
     writer)`` or ``writer.write(data)``. When it closes, the digest is kept with
     the file's identity, size and mtime; a checkpoint save then takes the
     checksum from there instead of reading the file back. A file changed after
-    it was closed no longer matches, and is read back as any other.
+    it was closed no longer matches, and is read back as any other. Past its
+    first MiB, a file is hashed by a thread beside the writes.
 
     :param path: the file to create (or truncate).
     """
 
-    __slots__ = ("_digest", "_file", "_size")
+    __slots__ = ("_digest", "_file", "_hasher", "_size")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._digest = hashlib.sha256()
+        self._hasher: BackgroundHasher | None = None
         self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Write ``data`` and hash it; return the number of bytes written."""
-        view = memoryview(data)
-        self._digest.update(view)
-        n = self._file.write(view)
+        n = self._file.write(data)
         self._size += n
+        hasher = self._hasher
+        if hasher is None:
+            if self._size < _HASH_BESIDE_FROM:
+                self._digest.update(data)
+                return n
+            hasher = self._hasher = BackgroundHasher(self._digest)
+        # hashed later: a buffer the caller may reuse is copied first
+        hasher.feed(data if type(data) is bytes else bytes(data))
         return n
+
+    def _finish_hashing(self) -> None:
+        if self._hasher is not None:
+            self._hasher.finish()
 
     def close(self) -> None:
         """Flush, close, and remember the digest. Idempotent."""
@@ -129,6 +148,7 @@ class HashingWriter:
             st = os.fstat(f.fileno())
         finally:
             f.close()
+            self._finish_hashing()
         if st.st_size != self._size:  # written behind our back: not ours to vouch
             return
         key = (st.st_dev, st.st_ino)
@@ -151,6 +171,7 @@ class HashingWriter:
             self.close()
         else:
             self._file.close()
+            self._finish_hashing()
 
 
 def _known_digest(st: os.stat_result) -> str | None:
