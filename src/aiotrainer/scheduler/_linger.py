@@ -11,6 +11,7 @@ nudges it, and it goes back at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -50,30 +51,43 @@ class Lingering:
         still: Callable[[], bool],
         announce: Callable[[], object],
     ) -> threading.Event:
-        """Block this worker until a collector reaches its total, a nudge, or
-        ``timeout`` seconds pass.
+        """Block this worker until a collector reaches its total, ``still()``
+        says no, or ``timeout`` seconds pass.
 
         Once nudges can reach this worker, ``announce()`` is called (the worker
-        counts as waiting from then on), then ``still()`` is asked: if it says no
-        (something wants the worker back already), this returns at once. A nudge
-        before that is seen by ``still()``; one after it wakes the wait.
+        counts as waiting from then on), then ``still()`` is asked, and again
+        after each nudge: when it says no (something wants the worker back),
+        this returns. A nudge before the first question is seen by it; one after
+        wakes the wait. A nudge meant for another worker only costs a question.
 
         :return: a token for :meth:`leave`. The worker counts as waiting until
             it is given there: when the worker runs again, or once the loop has
             taken it back.
         """
         wake = threading.Event()
+        arrived: list[bool] = []
+
+        def on_data() -> None:  # in the producer's thread: never blocks
+            arrived.append(True)  # before the set: seen by whoever it wakes
+            wake.set()
+
         registered: list[tuple[DataCollector[Any], int]] = []
         with self._lock:
             self._waiting.add(wake)
         try:
             announce()
-            if still():
-                for collector, total in wake_totals:
-                    # called in the producer's thread: Event.set() never blocks
-                    token = collector.add_waiter(total, wake.set)
-                    registered.append((collector, token))
-                wake.wait(timeout)
+            if not still():
+                return wake
+            for collector, total in wake_totals:
+                registered.append((collector, collector.add_waiter(total, on_data)))
+            deadline = time.monotonic() + timeout
+            while not arrived:
+                left = deadline - time.monotonic()
+                if left <= 0 or not wake.wait(left):
+                    break  # the wait ran out
+                wake.clear()
+                if not still():
+                    break
         finally:
             for collector, token in registered:
                 collector.remove_waiter(token)
