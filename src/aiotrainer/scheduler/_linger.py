@@ -70,6 +70,10 @@ class Lingering:
         def on_data() -> None:  # in the producer's thread: never blocks
             arrived.append(True)  # before the set: seen by whoever it wakes
             wake.set()
+            # Hand the GIL over now: a producer that never blocks would keep it
+            # for a whole switch interval (5 ms) while the woken worker waits.
+            # (The loop's wake-up does the same, in its self-pipe write.)
+            time.sleep(0)
 
         registered: list[tuple[DataCollector[Any], int]] = []
         with self._lock:
