@@ -176,6 +176,55 @@ class TestRun:
             daemon.output
         )
 
+    @pytest.mark.parametrize(
+        "signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"]
+    )
+    def test_a_signal_during_the_restore_ends_it_when_the_restore_returns(
+        self, tmp_path: Path, daemons: list[Daemon], signum: int
+    ) -> None:
+        # It used to be honoured only after the restore: sources and the API
+        # started (and stopped at once), and a final checkpoint replaced the one
+        # just loaded, with nothing new in it.
+        gate = tmp_path / "gate"
+        os.mkfifo(gate)
+        state = tmp_path / "state"
+        common = (
+            f"models: {{m: {{target: 'daemon_parts:GatedLoadModel', "
+            f"args: {{gate: '{gate}'}}}}}}\n"
+            "buffers: {b: {target: 'aiotrainer:SequentialBuffer', "
+            "args: {max_size: 10}}}\n"
+            "trainers:\n"
+            "  slow: {target: 'daemon_parts:SlowTrainer', args: {seconds: 0}}\n"
+            f"state: {{dir: '{state}'}}\n"
+        )
+        first = tmp_path / "first.yaml"
+        first.write_text(common + "run: {max_runs: 1}\n")
+        assert _cli("run", str(first)).returncode == 0
+        before = _checkpoints(state)
+        assert len(before) == 1
+        second = tmp_path / "second.yaml"
+        second.write_text(
+            common
+            + "sources: {s: {target: 'daemon_parts:failing_source', buffer: b}}\n"
+            "api: {enabled: true, port: 0}\n"
+        )
+        daemon = Daemon(second)
+        daemons.append(daemon)
+        daemon.wait_for("load_state waiting")
+        daemon.signal(signum)
+        daemon.wait_for(f"stopping: received {signal.Signals(signum).name}")
+        fd = os.open(gate, os.O_WRONLY)  # the restore goes on
+        os.close(fd)
+        assert daemon.finish() == 0, daemon.output
+        assert f"restored state from {state / before[0]}" in daemon.output
+        assert "train started" not in daemon.output  # no trainer ran
+        assert "the source broke" not in daemon.output  # no source started
+        assert "HTTP API on" not in daemon.output  # the API never served
+        assert "final checkpoint: " not in daemon.output
+        assert "stopped during start-up, before any run: no final" in daemon.output
+        assert _checkpoints(state) == before  # the one just loaded stays newest
+        assert "Traceback" not in daemon.output
+
     def test_one_interrupt_during_another_stop_does_not_exit_at_once(
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:

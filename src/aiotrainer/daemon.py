@@ -1,9 +1,12 @@
 """The daemon: a service, its sources and its add-ons under one task group.
 
 ``aiotrainer run CONFIG`` runs :class:`Daemon`. It locks the state directory,
-builds the service and the sources from the config, starts the service, then
-the sources, then the add-ons (the HTTP API, once wired), and runs until a
-signal, ``run.max_uptime``, ``run.max_runs`` or a trainer's error stops it.
+binds the HTTP API's port (``api.enabled``: a busy port fails before anything
+is restored), builds the service and the sources from the config, starts the
+service, then the sources, then the add-ons (the HTTP API first), and runs
+until a signal, ``run.max_uptime``, ``run.max_runs`` or a trainer's error stops
+it. A stop asked for during the start-up (the restore) ends it as soon as the
+restore returns, with nothing else started and no final checkpoint.
 
 Shutdown is graceful and ordered: the sources stop first (no new data), then
 the service (no new runs; runs in flight finish within
@@ -39,7 +42,7 @@ from .events import EventKind
 from .scheduler.errors import TrainerFailedError
 from .service import TrainerService, _leaves
 from .state.lock import StateDirLock
-from .status import ServiceStatus
+from .status import ServiceState, ServiceStatus
 
 __all__ = [
     "AddOn",
@@ -222,6 +225,10 @@ class Daemon:
             logger.info("stopping: %s", detail or reason.value)
         if self._stop is not None:
             self._stop.set()
+        service = self.service
+        if service is not None and service.state is ServiceState.STARTING:
+            # during the restore: the service ends as soon as it returns
+            service.stop_nowait()
 
     async def run(self) -> DaemonResult:
         """Lock the state dir, build everything, run until stopped.
@@ -276,7 +283,7 @@ class Daemon:
             if lock is not None:
                 lock.release()
         reason, detail = self._reason or (StopReason.REQUESTED, "")
-        uptime = time.monotonic() - (self._started or time.monotonic())
+        uptime = 0.0 if self._started is None else time.monotonic() - self._started
         status = service.status()
         metrics = trainer_metrics(status)
         if self._progress is not None:  # the final state, then the summary
@@ -328,9 +335,16 @@ class Daemon:
         self, service: TrainerService, sources: Mapping[str, Source]
     ) -> None:
         assert self._stop is not None
+        if self._stop.is_set():  # asked to stop before it started: no restore
+            await service.stop()
+            return
         async with anyio.create_task_group() as tg:
             await tg.start(self._serve, service, name="service")
             self._started = time.monotonic()  # the service logged its restore
+            if self._stop.is_set():  # asked during the restore: start nothing
+                await service.stop()
+                tg.cancel_scope.cancel()
+                return
             tg.start_soon(self._watch_events, service, name="events")
             if self.config.run.max_uptime is not None:
                 tg.start_soon(self._stop_after, self.config.run.max_uptime)
