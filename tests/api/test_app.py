@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,38 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
 from aiotrainer.api import create_app
-from helpers import DEADLINE, InstrumentedTrainer, Journal, block_on, make_service
+from helpers import (
+    DEADLINE,
+    CountingModel,
+    InstrumentedTrainer,
+    Journal,
+    block_on,
+    make_service,
+    wait_thread_event,
+)
+
+
+class SlowOnPaused(InstrumentedTrainer):
+    """A trainer whose ``on_paused()`` takes 0.3 s (e.g. moving a model off the
+    GPU): longer than the pause timeouts the tests give."""
+
+    def on_paused(self) -> None:
+        super().on_paused()
+        time.sleep(0.3)
+
+
+class SlowSaveModel(CountingModel):
+    """A model whose ``save_state`` takes 0.5 s (a big model): a save's capture
+    holds the trainers still that long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saving = threading.Event()
+
+    def save_state(self, path: Path) -> None:
+        self.saving.set()
+        time.sleep(0.5)
+        path.with_suffix(".txt").write_text(str(self.version))
 
 
 async def wait_for_run(client: httpx.AsyncClient, runs: int = 1) -> dict[str, Any]:
@@ -165,6 +197,39 @@ class TestControl:
                 release.set()
         finally:
             release.set()
+
+    async def test_a_pause_queued_behind_a_save_is_never_self_contradictory(
+        self, tmp_path: Path
+    ) -> None:
+        # The timeout used to bound the whole pause: queued behind a save's
+        # capture (no run in flight), it ran out and answered 409 "still
+        # running: none".
+        journal = Journal()
+        trainer = InstrumentedTrainer("t", journal, user="buf", min_buffer_size=1)
+        model = SlowSaveModel()
+        service = make_service(trainer, models={"m": model}, state_dir=tmp_path)
+        async with service, served(service) as api, anyio.create_task_group() as tg:
+            tg.start_soon(service.save_state)
+            await wait_thread_event(model.saving)
+            response = await api.client.post("/v1/pause", params={"timeout": 0.05})
+            assert response.status_code == 200, response.json()
+            assert response.json() == {"state": "paused"}
+            assert service.state == "paused"
+
+    async def test_a_pause_whose_hooks_outlast_the_timeout_took_effect(
+        self,
+    ) -> None:
+        # The timeout used to bound the whole pause, on_paused() hooks included:
+        # with every run already ended, a slow hook made it a 409 saying "still
+        # running: none", and the pause was undone.
+        journal = Journal()
+        trainer = SlowOnPaused("t", journal, user="buf", min_buffer_size=1)
+        async with make_service(trainer) as service, served(service) as api:
+            response = await api.client.post("/v1/pause", params={"timeout": 0.05})
+            assert response.status_code == 200, response.json()
+            assert response.json() == {"state": "paused"}
+            assert service.state == "paused"
+            assert journal.count("t", "paused") == 1
 
     async def test_control_before_start_is_409_and_status_still_answers(
         self, tmp_path: Path
