@@ -318,6 +318,95 @@ class TestIngestion:
             assert (await api.client.post("/v1/pause")).status_code == 200
             assert list(service.data_users["buf"].get_data()) == [Item(x=1, label="a")]
 
+    @pytest.mark.parametrize("schema", [None, float], ids=["no-schema", "float"])
+    async def test_json_nan_and_infinity_are_refused_naming_where(
+        self, schema: type | None
+    ) -> None:
+        # Python's json reads them; they used to go into the buffer unchecked.
+        body = b'{"items": [1.5, NaN, [2, Infinity], {"a": -Infinity}, 3]}'
+        schemas = {} if schema is None else {"buf": schema}
+        async with (
+            logging_service() as service,
+            served(service, item_schemas=schemas) as api,
+        ):
+            response = await api.client.post(
+                "/v1/data/buf",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            assert service.data_users["buf"].collector.collected == 0  # none of it
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"] == (
+            "3 value(s) in the body are not standard JSON numbers (NaN, Infinity, "
+            "-Infinity); expected finite numbers; nothing was collected"
+        )
+        assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
+            (["body", "items", 1], "NaN is not a standard JSON number"),
+            (["body", "items", 2, 1], "Infinity is not a standard JSON number"),
+            (["body", "items", 3, "a"], "-Infinity is not a standard JSON number"),
+        ]
+
+    @pytest.mark.parametrize(
+        ("value", "msg"),
+        [
+            (msgpack.ExtType(5, b"abc"), "ext type 5 is not accepted"),
+            (msgpack.Timestamp(1, 0), "ext type -1 (a timestamp) is not accepted"),
+        ],
+        ids=["ext", "timestamp"],
+    )
+    async def test_msgpack_ext_types_are_refused_naming_where(
+        self, value: object, msg: str
+    ) -> None:
+        # They used to be stored as msgpack.ExtType (or Timestamp) objects.
+        body = msgpack.packb({"items": [[0.5, 1.0], {"k": [1, value]}, 2]})
+        async with logging_service() as service, served(service) as api:
+            response = await api.client.post(
+                "/v1/data/buf",
+                content=body,
+                headers={"Content-Type": "application/msgpack"},
+            )
+            assert service.data_users["buf"].collector.collected == 0  # none of it
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"] == (
+            "1 value(s) in the body are msgpack ext types; expected msgpack "
+            "without ext types (nil, bool, int, float, str, bin, array, map); "
+            "nothing was collected"
+        )
+        assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
+            (["body", "items", 1, "k", 1], msg)
+        ]
+
+    async def test_many_bad_values_are_counted_and_the_first_ten_named(
+        self,
+    ) -> None:
+        body = b'{"items": [' + b", ".join([b"NaN"] * 50) + b"]}"
+        async with logging_service() as service, served(service) as api:
+            response = await api.client.post(
+                "/v1/data/buf",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"].startswith("50 value(s) in the body are not")
+        assert [d["loc"] for d in answer["details"]] == [
+            ["body", "items", i] for i in range(10)
+        ]
+
+    async def test_a_bytes_pattern_like_a_timestamp_is_no_timestamp(self) -> None:
+        # timestamps' header bytes inside a bin value are data, not an ext type
+        body = msgpack.packb({"items": ["text", b"\xd6\xff\xd7\xff\xc7\x0c\xff"]})
+        async with logging_service() as service, served(service) as api:
+            response = await api.client.post(
+                "/v1/data/buf",
+                content=body,
+                headers={"Content-Type": "application/msgpack"},
+            )
+            assert response.status_code == 200, response.json()
+            assert service.data_users["buf"].collector.collected == 2
+
     @pytest.mark.parametrize(
         ("content", "content_type", "status", "message"),
         [
