@@ -387,6 +387,24 @@ class TestOverrides:
         used = [d for d in ("file", "env", "set") if _checkpoints(tmp_path / d)]
         assert used == [expected]
 
+    @pytest.mark.parametrize("command", ["validate", "run"])
+    def test_conflicting_environment_variables_exit_2(
+        self, tmp_path: Path, command: str
+    ) -> None:
+        env = _env(
+            AIOTRAINER__STATE__DIR=str(tmp_path / "a"),
+            AIOTRAINER__STATE__DIR__X="1",
+        )
+        done = _cli(command, str(DEMO), env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.splitlines() == [
+            (
+                "AIOTRAINER__STATE__DIR and AIOTRAINER__STATE__DIR__X conflict: both "
+                f"set state.dir; keep one of them (got {str(tmp_path / 'a')!r} and '1')"
+            )
+        ]
+        assert not (tmp_path / "a").exists()  # nothing ran
+
 
 class TestEmbedded:
     async def test_the_embedded_build_resumes_what_the_daemon_saved(
