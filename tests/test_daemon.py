@@ -587,6 +587,29 @@ class TestValidate:
             "warning: TrainerService created without trainers: nothing will train\n",
         )
 
+    @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+    @pytest.mark.parametrize("state_dir", ["/proc/x", "/proc"])
+    def test_a_state_dir_under_proc_is_not_writable(self, state_dir: str) -> None:
+        # As root, os.access() said /proc was writable and validate said ok.
+        proc = _cli("validate", str(DEMO), "--set", f"state.dir={state_dir}")
+        assert proc.returncode == 2, proc.stdout
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(
+            "state.dir: not writable: cannot create a file in /proc ("
+        ), line
+        assert line.endswith(f"(got {state_dir!r})"), line
+
+    @pytest.mark.parametrize("under", ["", "missing/deeper"], ids=["there", "missing"])
+    def test_the_writability_check_leaves_nothing_behind(
+        self, tmp_path: Path, under: str
+    ) -> None:
+        (tmp_path / "state").mkdir()
+        proc = _cli(
+            "validate", str(DEMO), "--set", f"state.dir={tmp_path / 'state' / under}"
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert list(tmp_path.rglob("*")) == [tmp_path / "state"]
+
     def test_schema_is_json_schema_of_the_config(self) -> None:
         proc = _cli("schema")
         assert proc.returncode == 0
