@@ -51,6 +51,18 @@ class SlowSaveModel(CountingModel):
         path.with_suffix(".txt").write_text(str(self.version))
 
 
+async def post_body(
+    content: bytes, content_type: str, **app_kwargs: Any
+) -> tuple[httpx.Response, int]:
+    """POST a raw body to ``/v1/data/buf`` of a fresh service; return the answer
+    and how many items the buffer's collector took."""
+    async with logging_service() as service, served(service, **app_kwargs) as api:
+        response = await api.client.post(
+            "/v1/data/buf", content=content, headers={"Content-Type": content_type}
+        )
+        return response, service.data_users["buf"].collector.collected
+
+
 async def wait_for_run(client: httpx.AsyncClient, runs: int = 1) -> dict[str, Any]:
     """Feed the buffer until the trainer has trained ``runs`` times (via events)."""
     async with client.stream("GET", "/v1/events") as stream:
@@ -325,16 +337,10 @@ class TestIngestion:
         # Python's json reads them; they used to go into the buffer unchecked.
         body = b'{"items": [1.5, NaN, [2, Infinity], {"a": -Infinity}, 3]}'
         schemas = {} if schema is None else {"buf": schema}
-        async with (
-            logging_service() as service,
-            served(service, item_schemas=schemas) as api,
-        ):
-            response = await api.client.post(
-                "/v1/data/buf",
-                content=body,
-                headers={"Content-Type": "application/json"},
-            )
-            assert service.data_users["buf"].collector.collected == 0  # none of it
+        response, collected = await post_body(
+            body, "application/json", item_schemas=schemas
+        )
+        assert collected == 0  # none of it
         assert response.status_code == 422
         answer = response.json()
         assert answer["message"] == (
@@ -360,13 +366,8 @@ class TestIngestion:
     ) -> None:
         # They used to be stored as msgpack.ExtType (or Timestamp) objects.
         body = msgpack.packb({"items": [[0.5, 1.0], {"k": [1, value]}, 2]})
-        async with logging_service() as service, served(service) as api:
-            response = await api.client.post(
-                "/v1/data/buf",
-                content=body,
-                headers={"Content-Type": "application/msgpack"},
-            )
-            assert service.data_users["buf"].collector.collected == 0  # none of it
+        response, collected = await post_body(body, "application/msgpack")
+        assert collected == 0  # none of it
         assert response.status_code == 422
         answer = response.json()
         assert answer["message"] == (
@@ -382,12 +383,8 @@ class TestIngestion:
         self,
     ) -> None:
         body = b'{"items": [' + b", ".join([b"NaN"] * 50) + b"]}"
-        async with logging_service() as service, served(service) as api:
-            response = await api.client.post(
-                "/v1/data/buf",
-                content=body,
-                headers={"Content-Type": "application/json"},
-            )
+        response, collected = await post_body(body, "application/json")
+        assert collected == 0
         assert response.status_code == 422
         answer = response.json()
         assert answer["message"].startswith("50 value(s) in the body are not")
@@ -398,14 +395,9 @@ class TestIngestion:
     async def test_a_bytes_pattern_like_a_timestamp_is_no_timestamp(self) -> None:
         # timestamps' header bytes inside a bin value are data, not an ext type
         body = msgpack.packb({"items": ["text", b"\xd6\xff\xd7\xff\xc7\x0c\xff"]})
-        async with logging_service() as service, served(service) as api:
-            response = await api.client.post(
-                "/v1/data/buf",
-                content=body,
-                headers={"Content-Type": "application/msgpack"},
-            )
-            assert response.status_code == 200, response.json()
-            assert service.data_users["buf"].collector.collected == 2
+        response, collected = await post_body(body, "application/msgpack")
+        assert response.status_code == 200, response.json()
+        assert collected == 2
 
     @pytest.mark.parametrize(
         ("content", "content_type", "status", "message"),
