@@ -6,11 +6,13 @@ The subprocesses find this module through ``PYTHONPATH=tests``.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from aiotrainer import DataCollector, Trainer
+from aiotrainer.demo import LinearModel
 
-__all__ = ["FailingTrainer", "SlowTrainer", "failing_source"]
+__all__ = ["FailingTrainer", "GatedLoadModel", "SlowTrainer", "failing_source"]
 
 
 class SlowTrainer(Trainer):
@@ -37,3 +39,18 @@ async def failing_source(collector: DataCollector[Any]) -> None:
     """Collects one item, then raises."""
     collector.collect(1)
     raise RuntimeError("the source broke")
+
+
+class GatedLoadModel(LinearModel):
+    """A :class:`LinearModel` whose ``load_state`` says so on stdout, then waits
+    until a writer opens the FIFO ``gate`` (made by the test)."""
+
+    def __init__(self, gate: str, dim: int = 3) -> None:
+        super().__init__(dim)
+        self.gate = gate
+
+    def load_state(self, path: Path) -> None:
+        print("load_state waiting", flush=True)  # noqa: T201 - the test waits for it
+        with open(self.gate, "rb"):  # blocks until the test opens it to write
+            pass
+        super().load_state(path)

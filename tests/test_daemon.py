@@ -176,6 +176,55 @@ class TestRun:
             daemon.output
         )
 
+    @pytest.mark.parametrize(
+        "signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"]
+    )
+    def test_a_signal_during_the_restore_ends_it_when_the_restore_returns(
+        self, tmp_path: Path, daemons: list[Daemon], signum: int
+    ) -> None:
+        # It used to be honoured only after the restore: sources and the API
+        # started (and stopped at once), and a final checkpoint replaced the one
+        # just loaded, with nothing new in it.
+        gate = tmp_path / "gate"
+        os.mkfifo(gate)
+        state = tmp_path / "state"
+        common = (
+            f"models: {{m: {{target: 'daemon_parts:GatedLoadModel', "
+            f"args: {{gate: '{gate}'}}}}}}\n"
+            "buffers: {b: {target: 'aiotrainer:SequentialBuffer', "
+            "args: {max_size: 10}}}\n"
+            "trainers:\n"
+            "  slow: {target: 'daemon_parts:SlowTrainer', args: {seconds: 0}}\n"
+            f"state: {{dir: '{state}'}}\n"
+        )
+        first = tmp_path / "first.yaml"
+        first.write_text(common + "run: {max_runs: 1}\n")
+        assert _cli("run", str(first)).returncode == 0
+        before = _checkpoints(state)
+        assert len(before) == 1
+        second = tmp_path / "second.yaml"
+        second.write_text(
+            common
+            + "sources: {s: {target: 'daemon_parts:failing_source', buffer: b}}\n"
+            "api: {enabled: true, port: 0}\n"
+        )
+        daemon = Daemon(second)
+        daemons.append(daemon)
+        daemon.wait_for("load_state waiting")
+        daemon.signal(signum)
+        daemon.wait_for(f"stopping: received {signal.Signals(signum).name}")
+        fd = os.open(gate, os.O_WRONLY)  # the restore goes on
+        os.close(fd)
+        assert daemon.finish() == 0, daemon.output
+        assert f"restored state from {state / before[0]}" in daemon.output
+        assert "train started" not in daemon.output  # no trainer ran
+        assert "the source broke" not in daemon.output  # no source started
+        assert "HTTP API on" not in daemon.output  # the API never served
+        assert "final checkpoint: " not in daemon.output
+        assert "stopped during start-up, before any run: no final" in daemon.output
+        assert _checkpoints(state) == before  # the one just loaded stays newest
+        assert "Traceback" not in daemon.output
+
     def test_one_interrupt_during_another_stop_does_not_exit_at_once(
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:
@@ -337,6 +386,24 @@ class TestOverrides:
         assert daemon.finish() == 0, daemon.output
         used = [d for d in ("file", "env", "set") if _checkpoints(tmp_path / d)]
         assert used == [expected]
+
+    @pytest.mark.parametrize("command", ["validate", "run"])
+    def test_conflicting_environment_variables_exit_2(
+        self, tmp_path: Path, command: str
+    ) -> None:
+        env = _env(
+            AIOTRAINER__STATE__DIR=str(tmp_path / "a"),
+            AIOTRAINER__STATE__DIR__X="1",
+        )
+        done = _cli(command, str(DEMO), env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.splitlines() == [
+            (
+                "AIOTRAINER__STATE__DIR and AIOTRAINER__STATE__DIR__X conflict: both "
+                f"set state.dir; keep one of them (got {str(tmp_path / 'a')!r} and '1')"
+            )
+        ]
+        assert not (tmp_path / "a").exists()  # nothing ran
 
 
 class TestEmbedded:
@@ -519,6 +586,29 @@ class TestValidate:
             "",
             "warning: TrainerService created without trainers: nothing will train\n",
         )
+
+    @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+    @pytest.mark.parametrize("state_dir", ["/proc/x", "/proc"])
+    def test_a_state_dir_under_proc_is_not_writable(self, state_dir: str) -> None:
+        # As root, os.access() said /proc was writable and validate said ok.
+        proc = _cli("validate", str(DEMO), "--set", f"state.dir={state_dir}")
+        assert proc.returncode == 2, proc.stdout
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(
+            "state.dir: not writable: cannot create a file in /proc ("
+        ), line
+        assert line.endswith(f"(got {state_dir!r})"), line
+
+    @pytest.mark.parametrize("under", ["", "missing/deeper"], ids=["there", "missing"])
+    def test_the_writability_check_leaves_nothing_behind(
+        self, tmp_path: Path, under: str
+    ) -> None:
+        (tmp_path / "state").mkdir()
+        proc = _cli(
+            "validate", str(DEMO), "--set", f"state.dir={tmp_path / 'state' / under}"
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert list(tmp_path.rglob("*")) == [tmp_path / "state"]
 
     def test_schema_is_json_schema_of_the_config(self) -> None:
         proc = _cli("schema")

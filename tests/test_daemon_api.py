@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import select
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -113,6 +114,29 @@ class TestApiConfigErrors:
         assert done.returncode == 2, done.stderr
         assert "api.token_env" in done.stderr
         assert _checkpoints(tmp_path) == []  # nothing ran, nothing saved
+
+    def test_a_busy_port_is_exit_2_before_anything_is_restored_or_run(
+        self, tmp_path: Path
+    ) -> None:
+        # It used to restore, train and write a final checkpoint, and only then
+        # fail on the port.
+        state = ("--set", f"state.dir={tmp_path}")
+        first = _cli("run", str(DEMO), *state, "--set", "run.max_runs=1")
+        assert first.returncode == 0, first.stderr
+        before = _checkpoints(tmp_path)
+        assert before
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            done = _cli("run", str(DEMO), *state, *API, "--set", f"api.port={port}")
+        output = done.stdout + done.stderr
+        assert done.returncode == 2, output
+        assert f"api.port: cannot listen on 127.0.0.1:{port}: " in done.stderr
+        assert "Traceback" not in output
+        assert "restored state" not in output
+        assert "starting pid" not in output  # nothing was built
+        assert _checkpoints(tmp_path) == before  # nothing saved
 
 
 class TestDaemonStreamsAndIngestion:

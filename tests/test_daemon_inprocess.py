@@ -72,7 +72,7 @@ async def test_request_stop_stops_it_and_releases_the_lock(tmp_path: Path) -> No
         assert lock.held
 
 
-async def test_a_stop_requested_before_run_stops_it_once_started(
+async def test_a_stop_requested_before_run_stops_it_before_it_starts(
     tmp_path: Path,
 ) -> None:
     daemon = Daemon(_demo(tmp_path), handle_signals=False)
@@ -81,6 +81,8 @@ async def test_a_stop_requested_before_run_stops_it_once_started(
         result = await daemon.run()
     assert result.detail == "early"
     assert result.status.state is ServiceState.STOPPED
+    assert result.status.last_checkpoint is None  # nothing ran, nothing saved
+    assert result.uptime == 0.0
 
 
 async def test_an_address_not_on_this_machine_is_a_problem_with_the_host(

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ def register_daemon_commands(commands: Any) -> None:
 
 
 def _state_dir_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be a state directory, or None."""
+    """Why ``path`` cannot be a state directory, or None: it, or the nearest
+    existing directory above it, must take a file (tried, leaving nothing)."""
     probe = path.absolute()
     while not probe.exists():
         if probe.parent == probe:
@@ -89,8 +91,17 @@ def _state_dir_problem(path: Path) -> str | None:
             "is not a directory" if probe == path.absolute() else f"{probe} is a file"
         )
         return f"state.dir: cannot be used: {what} (got {str(path)!r})"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"state.dir: not writable: {probe} (got {str(path)!r})"
+    try:
+        # Really write (os.access says yes to root everywhere, /proc included):
+        # an unnamed temporary file where the system has them, removed at once.
+        with tempfile.TemporaryFile(dir=probe, prefix=".aiotrainer-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return (
+            f"state.dir: not writable: cannot create a file in {probe} ({reason}) "
+            f"(got {str(path)!r})"
+        )
     return None
 
 

@@ -1,9 +1,12 @@
 """The daemon: a service, its sources and its add-ons under one task group.
 
 ``aiotrainer run CONFIG`` runs :class:`Daemon`. It locks the state directory,
-builds the service and the sources from the config, starts the service, then
-the sources, then the add-ons (the HTTP API, once wired), and runs until a
-signal, ``run.max_uptime``, ``run.max_runs`` or a trainer's error stops it.
+binds the HTTP API's port (``api.enabled``: a busy port fails before anything
+is restored), builds the service and the sources from the config, starts the
+service, then the sources, then the add-ons (the HTTP API first), and runs
+until a signal, ``run.max_uptime``, ``run.max_runs`` or a trainer's error stops
+it. A stop asked for during the start-up (the restore) ends it as soon as the
+restore returns, with nothing else started and no final checkpoint.
 
 Shutdown is graceful and ordered: the sources stop first (no new data), then
 the service (no new runs; runs in flight finish within
@@ -39,7 +42,7 @@ from .events import EventKind
 from .scheduler.errors import TrainerFailedError
 from .service import TrainerService, _leaves
 from .state.lock import StateDirLock
-from .status import ServiceStatus
+from .status import ServiceState, ServiceStatus
 
 __all__ = [
     "AddOn",
@@ -123,8 +126,34 @@ def trainer_metrics(status: ServiceStatus) -> dict[str, dict[str, float]]:
     }
 
 
+def _bind_api(config: ServiceConfig) -> socket.socket:
+    """Bind ``api.host:api.port`` for :func:`serve_api`.
+
+    :raises ConfigError: naming ``api.host`` or ``api.port`` when it cannot.
+    """
+    from .api import bind
+    from .config.errors import ConfigError
+
+    api = config.api
+    try:
+        return bind(api.host, api.port)
+    except OSError as exc:
+        # an unknown name or an address not on this machine: the host is wrong
+        wrong_host = isinstance(exc, socket.gaierror) or (
+            exc.errno == errno.EADDRNOTAVAIL
+        )
+        field = "api.host" if wrong_host else "api.port"
+        raise ConfigError(
+            [f"{field}: cannot listen on {api.host}:{api.port}: {exc}"]
+        ) from None
+
+
 async def serve_api(
-    service: TrainerService, config: ServiceConfig, token: str | None = None
+    service: TrainerService,
+    config: ServiceConfig,
+    token: str | None = None,
+    *,
+    sock: socket.socket | None = None,
 ) -> None:
     """The daemon's add-on that serves the HTTP control API (``api.enabled``).
 
@@ -132,10 +161,12 @@ async def serve_api(
     logs the address it bound, port 0 resolved.
 
     :param token: the bearer token, resolved from the config beforehand.
+    :param sock: the socket bound for ``api.host:api.port`` beforehand (the
+        daemon binds it before it restores anything, so that a busy port fails
+        at once); it is closed when this returns. Without it, this binds.
     :raises ConfigError: when the address cannot be bound.
     """
     from .api import create_app, serve
-    from .config.errors import ConfigError
 
     api = config.api
     app = create_app(
@@ -144,20 +175,10 @@ async def serve_api(
         max_body_bytes=api.max_body_bytes,
         cors_origins=api.cors_origins,
     )
+    if sock is None:
+        sock = _bind_api(config)
     async with anyio.create_task_group() as tg:
-        try:
-            port = await tg.start(
-                functools.partial(serve, app, host=api.host, port=api.port)
-            )
-        except OSError as exc:
-            # an unknown name or an address not on this machine: the host is wrong
-            wrong_host = isinstance(exc, socket.gaierror) or (
-                exc.errno == errno.EADDRNOTAVAIL
-            )
-            field = "api.host" if wrong_host else "api.port"
-            raise ConfigError(
-                [f"{field}: cannot listen on {api.host}:{api.port}: {exc}"]
-            ) from None
+        port = await tg.start(functools.partial(serve, app, sock=sock))
         logger.info(
             "HTTP API on http://%s:%d (%s)",
             api.host,
@@ -204,6 +225,10 @@ class Daemon:
             logger.info("stopping: %s", detail or reason.value)
         if self._stop is not None:
             self._stop.set()
+        service = self.service
+        if service is not None and service.state is ServiceState.STARTING:
+            # during the restore: the service ends as soon as it returns
+            service.stop_nowait()
 
     async def run(self) -> DaemonResult:
         """Lock the state dir, build everything, run until stopped.
@@ -216,16 +241,25 @@ class Daemon:
         if self.config.run.switch_interval is not None:
             sys.setswitchinterval(self.config.run.switch_interval)
             logger.info("GIL switch interval: %g s", self.config.run.switch_interval)
+        token = None
         if self.config.api.enabled:  # a bad token source fails before anything runs
             token = self.config.api.resolve_token()
-            self._add_ons.insert(
-                0, lambda service, config: serve_api(service, config, token)
-            )
         state_dir = self.config.state.dir
         lock = StateDirLock(state_dir) if state_dir is not None else None
         if lock is not None:
             lock.acquire()
+        api_sock: socket.socket | None = None
         try:
+            if self.config.api.enabled:
+                # Bound before anything is built or restored: a busy port fails
+                # at once. Requests wait in its backlog until the API serves.
+                sock = api_sock = _bind_api(self.config)
+                self._add_ons.insert(
+                    0,
+                    lambda service, config: serve_api(
+                        service, config, token, sock=sock
+                    ),
+                )
             service = self.service = self.config.build_service()
             sources = self.config.build_sources()
             self._log_plan(service, sources)
@@ -244,10 +278,12 @@ class Daemon:
                     raise leaves[0] from leaves[0].__cause__
                 raise
         finally:
+            if api_sock is not None:
+                api_sock.close()  # when never served (closing twice is harmless)
             if lock is not None:
                 lock.release()
         reason, detail = self._reason or (StopReason.REQUESTED, "")
-        uptime = time.monotonic() - (self._started or time.monotonic())
+        uptime = 0.0 if self._started is None else time.monotonic() - self._started
         status = service.status()
         metrics = trainer_metrics(status)
         if self._progress is not None:  # the final state, then the summary
@@ -299,9 +335,16 @@ class Daemon:
         self, service: TrainerService, sources: Mapping[str, Source]
     ) -> None:
         assert self._stop is not None
+        if self._stop.is_set():  # asked to stop before it started: no restore
+            await service.stop()
+            return
         async with anyio.create_task_group() as tg:
             await tg.start(self._serve, service, name="service")
             self._started = time.monotonic()  # the service logged its restore
+            if self._stop.is_set():  # asked during the restore: start nothing
+                await service.stop()
+                tg.cancel_scope.cancel()
+                return
             tg.start_soon(self._watch_events, service, name="events")
             if self.config.run.max_uptime is not None:
                 tg.start_soon(self._stop_after, self.config.run.max_uptime)

@@ -324,14 +324,27 @@ class TrainerService:
             await self._stopped.wait()
 
     async def stop(self) -> None:
-        """Stop gracefully and wait until stopped. Idempotent; safe before start."""
+        """Stop gracefully and wait until stopped. Idempotent; safe before start.
+
+        Called during the start-up (while the restore runs), the service stops as
+        soon as the restore returns, having started no trainer; it then writes no
+        final checkpoint (the one just loaded stays the newest) unless items were
+        collected meanwhile.
+        """
+        self.stop_nowait()
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    def stop_nowait(self) -> None:
+        """Ask the service to stop, as :meth:`stop` does, without waiting.
+
+        Safe from the event loop's thread only (e.g. a signal handler's task).
+        """
         if self._state is ServiceState.CREATED:
             self._state = ServiceState.STOPPED
             self._hub.close()
             return
         self._request_stop()
-        if self._stopped is not None:
-            await self._stopped.wait()
 
     aclose = stop
     """The same as :meth:`stop` (resources close with ``aclose()``)."""
@@ -369,26 +382,36 @@ class TrainerService:
             linger=self._linger,
         )
         self._control.bind(gate, scheduler)
+        collected = self._collected()
         try:
             await self._checkpoints.open()
-            async with anyio.create_task_group() as tg:
-                try:
-                    # Announced first: the trainers' own events may follow at once.
-                    self._started_at = time.time()  # wall clock: for people
-                    self._state = ServiceState.RUNNING
-                    self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
-                    await tg.start(scheduler.run)
-                    if self._checkpoints.options.save_interval is not None:
-                        self._periodic = anyio.CancelScope()
-                        tg.start_soon(self._save_periodically, name="periodic saving")
-                    task_status.started()
-                    await self._stop_requested.wait()
-                    await self._shutdown(scheduler, gate)
-                    tg.cancel_scope.cancel()
-                finally:
-                    # Cancelled from outside too: a run parked at a pause point
-                    # must go on, or the executor would wait for it in vain.
-                    gate.release_threads()
+            if self._stop_requested.is_set():  # stop() came during the restore
+                self._state = ServiceState.STOPPING
+                task_status.started()
+                self._log_stopped_while_starting(collected)
+            else:
+                async with anyio.create_task_group() as tg:
+                    try:
+                        # Announced first: the trainers' own events may follow
+                        # at once.
+                        self._started_at = time.time()  # wall clock: for people
+                        self._state = ServiceState.RUNNING
+                        self._hub.emit(ServiceEvent(EventKind.SERVICE_STARTED))
+                        await tg.start(scheduler.run)
+                        if self._checkpoints.options.save_interval is not None:
+                            self._periodic = anyio.CancelScope()
+                            tg.start_soon(
+                                self._save_periodically, name="periodic saving"
+                            )
+                        task_status.started()
+                        await self._stop_requested.wait()
+                        await self._shutdown(scheduler, gate)
+                        tg.cancel_scope.cancel()
+                    finally:
+                        # Cancelled from outside too: a run parked at a pause
+                        # point must go on, or the executor would wait for it in
+                        # vain.
+                        gate.release_threads()
         finally:
             if self._owns_executor:
                 assert isinstance(self._executor, LocalExecutor)
@@ -397,8 +420,12 @@ class TrainerService:
                 assert isinstance(self._executor, LocalExecutor)
                 self._executor.cancel_timeout = self._restore_cancel_timeout
             # Only a service that started saves on the way out: one whose restore
-            # failed must not write its fresh state over what it failed to load.
-            if self._checkpoints.saves_on_shutdown and self._started_at:
+            # failed must not write its fresh state over what it failed to load;
+            # one stopped during its start-up has nothing new to save unless
+            # items came meanwhile.
+            if self._checkpoints.saves_on_shutdown and (
+                self._started_at or collected != self._collected()
+            ):
                 with anyio.CancelScope(shield=True):
                     await self._checkpoints.save_final(scheduler.still_running())
             self._pause_clock(False)  # a stopped service holds no clock still
@@ -410,6 +437,25 @@ class TrainerService:
             raise _Interrupted  # ends the body; __aexit__ raises the interrupt
         if self._failure is not None:
             raise self._failure
+
+    def _collected(self) -> dict[str, int]:
+        return {name: u.collector.collected for name, u in self.data_users.items()}
+
+    def _log_stopped_while_starting(self, collected: dict[str, int]) -> None:
+        """Say whether a service stopped during its start-up saves, and why."""
+        if not self._checkpoints.saves_on_shutdown:
+            logger.info("stopped during start-up, before any run")
+        elif collected == self._collected():
+            logger.info(
+                "stopped during start-up, before any run: no final checkpoint "
+                "(nothing changed since %s)",
+                "the restore" if self.restore_report else "the start",
+            )
+        else:
+            logger.info(
+                "stopped during start-up, before any run; items were collected "
+                "meanwhile: a final checkpoint keeps them"
+            )
 
     async def _shutdown(self, scheduler: Scheduler, gate: PauseGate) -> None:
         self._state = ServiceState.STOPPING

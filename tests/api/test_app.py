@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,50 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
 from aiotrainer.api import create_app
-from helpers import DEADLINE, InstrumentedTrainer, Journal, block_on, make_service
+from helpers import (
+    DEADLINE,
+    CountingModel,
+    InstrumentedTrainer,
+    Journal,
+    block_on,
+    make_service,
+    wait_thread_event,
+)
+
+
+class SlowOnPaused(InstrumentedTrainer):
+    """A trainer whose ``on_paused()`` takes 0.3 s (e.g. moving a model off the
+    GPU): longer than the pause timeouts the tests give."""
+
+    def on_paused(self) -> None:
+        super().on_paused()
+        time.sleep(0.3)
+
+
+class SlowSaveModel(CountingModel):
+    """A model whose ``save_state`` takes 0.5 s (a big model): a save's capture
+    holds the trainers still that long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saving = threading.Event()
+
+    def save_state(self, path: Path) -> None:
+        self.saving.set()
+        time.sleep(0.5)
+        path.with_suffix(".txt").write_text(str(self.version))
+
+
+async def post_body(
+    content: bytes, content_type: str, **app_kwargs: Any
+) -> tuple[httpx.Response, int]:
+    """POST a raw body to ``/v1/data/buf`` of a fresh service; return the answer
+    and how many items the buffer's collector took."""
+    async with logging_service() as service, served(service, **app_kwargs) as api:
+        response = await api.client.post(
+            "/v1/data/buf", content=content, headers={"Content-Type": content_type}
+        )
+        return response, service.data_users["buf"].collector.collected
 
 
 async def wait_for_run(client: httpx.AsyncClient, runs: int = 1) -> dict[str, Any]:
@@ -166,6 +210,39 @@ class TestControl:
         finally:
             release.set()
 
+    async def test_a_pause_queued_behind_a_save_is_never_self_contradictory(
+        self, tmp_path: Path
+    ) -> None:
+        # The timeout used to bound the whole pause: queued behind a save's
+        # capture (no run in flight), it ran out and answered 409 "still
+        # running: none".
+        journal = Journal()
+        trainer = InstrumentedTrainer("t", journal, user="buf", min_buffer_size=1)
+        model = SlowSaveModel()
+        service = make_service(trainer, models={"m": model}, state_dir=tmp_path)
+        async with service, served(service) as api, anyio.create_task_group() as tg:
+            tg.start_soon(service.save_state)
+            await wait_thread_event(model.saving)
+            response = await api.client.post("/v1/pause", params={"timeout": 0.05})
+            assert response.status_code == 200, response.json()
+            assert response.json() == {"state": "paused"}
+            assert service.state == "paused"
+
+    async def test_a_pause_whose_hooks_outlast_the_timeout_took_effect(
+        self,
+    ) -> None:
+        # The timeout used to bound the whole pause, on_paused() hooks included:
+        # with every run already ended, a slow hook made it a 409 saying "still
+        # running: none", and the pause was undone.
+        journal = Journal()
+        trainer = SlowOnPaused("t", journal, user="buf", min_buffer_size=1)
+        async with make_service(trainer) as service, served(service) as api:
+            response = await api.client.post("/v1/pause", params={"timeout": 0.05})
+            assert response.status_code == 200, response.json()
+            assert response.json() == {"state": "paused"}
+            assert service.state == "paused"
+            assert journal.count("t", "paused") == 1
+
     async def test_control_before_start_is_409_and_status_still_answers(
         self, tmp_path: Path
     ) -> None:
@@ -252,6 +329,75 @@ class TestIngestion:
             # collected as validated (read once no run is in flight)
             assert (await api.client.post("/v1/pause")).status_code == 200
             assert list(service.data_users["buf"].get_data()) == [Item(x=1, label="a")]
+
+    @pytest.mark.parametrize("schema", [None, float], ids=["no-schema", "float"])
+    async def test_json_nan_and_infinity_are_refused_naming_where(
+        self, schema: type | None
+    ) -> None:
+        # Python's json reads them; they used to go into the buffer unchecked.
+        body = b'{"items": [1.5, NaN, [2, Infinity], {"a": -Infinity}, 3]}'
+        schemas = {} if schema is None else {"buf": schema}
+        response, collected = await post_body(
+            body, "application/json", item_schemas=schemas
+        )
+        assert collected == 0  # none of it
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"] == (
+            "3 value(s) in the body are not standard JSON numbers (NaN, Infinity, "
+            "-Infinity); expected finite numbers; nothing was collected"
+        )
+        assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
+            (["body", "items", 1], "NaN is not a standard JSON number"),
+            (["body", "items", 2, 1], "Infinity is not a standard JSON number"),
+            (["body", "items", 3, "a"], "-Infinity is not a standard JSON number"),
+        ]
+
+    @pytest.mark.parametrize(
+        ("value", "msg"),
+        [
+            (msgpack.ExtType(5, b"abc"), "ext type 5 is not accepted"),
+            (msgpack.Timestamp(1, 0), "ext type -1 (a timestamp) is not accepted"),
+        ],
+        ids=["ext", "timestamp"],
+    )
+    async def test_msgpack_ext_types_are_refused_naming_where(
+        self, value: object, msg: str
+    ) -> None:
+        # They used to be stored as msgpack.ExtType (or Timestamp) objects.
+        body = msgpack.packb({"items": [[0.5, 1.0], {"k": [1, value]}, 2]})
+        response, collected = await post_body(body, "application/msgpack")
+        assert collected == 0  # none of it
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"] == (
+            "1 value(s) in the body are msgpack ext types; expected msgpack "
+            "without ext types (nil, bool, int, float, str, bin, array, map); "
+            "nothing was collected"
+        )
+        assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
+            (["body", "items", 1, "k", 1], msg)
+        ]
+
+    async def test_many_bad_values_are_counted_and_the_first_ten_named(
+        self,
+    ) -> None:
+        body = b'{"items": [' + b", ".join([b"NaN"] * 50) + b"]}"
+        response, collected = await post_body(body, "application/json")
+        assert collected == 0
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"].startswith("50 value(s) in the body are not")
+        assert [d["loc"] for d in answer["details"]] == [
+            ["body", "items", i] for i in range(10)
+        ]
+
+    async def test_a_bytes_pattern_like_a_timestamp_is_no_timestamp(self) -> None:
+        # timestamps' header bytes inside a bin value are data, not an ext type
+        body = msgpack.packb({"items": ["text", b"\xd6\xff\xd7\xff\xc7\x0c\xff"]})
+        response, collected = await post_body(body, "application/msgpack")
+        assert response.status_code == 200, response.json()
+        assert collected == 2
 
     @pytest.mark.parametrize(
         ("content", "content_type", "status", "message"),

@@ -12,7 +12,7 @@ from api_harness import served
 from fastapi import FastAPI
 
 from aiotrainer import SequentialBuffer, TrainerService
-from aiotrainer.api import InsecureBindError, create_app, is_loopback, serve
+from aiotrainer.api import InsecureBindError, bind, create_app, is_loopback, serve
 from helpers import DEADLINE, NoopTrainer
 
 
@@ -138,6 +138,49 @@ class TestServe:
             with pytest.raises(httpx.ConnectError):
                 async with httpx.AsyncClient() as client:
                     await client.get(f"http://127.0.0.1:{port}/healthz")
+
+
+class TestBoundBeforehand:
+    async def test_serve_takes_a_socket_from_bind_and_closes_it(self) -> None:
+        svc = service()
+        sock = bind("127.0.0.1", 0)
+        bound = sock.getsockname()[1]
+        async with svc:
+            with anyio.fail_after(DEADLINE):
+                async with anyio.create_task_group() as tg:
+                    port = await tg.start(partial(serve, create_app(svc), sock=sock))
+                    async with httpx.AsyncClient() as client:
+                        ok = await client.get(f"http://127.0.0.1:{port}/healthz")
+                    tg.cancel_scope.cancel()
+        assert port == bound
+        assert ok.status_code == 200
+        assert sock.fileno() == -1  # closed
+
+    async def test_a_socket_with_host_or_port_is_refused_and_closed(self) -> None:
+        sock = bind("127.0.0.1", 0)
+        with pytest.raises(ValueError, match="pass either sock .* or host and port"):
+            await serve(create_app(service()), sock=sock, port=0)
+        assert sock.fileno() == -1
+
+    async def test_a_public_socket_without_a_token_is_refused_and_closed(
+        self,
+    ) -> None:
+        sock = bind("0.0.0.0", 0)
+        with pytest.raises(InsecureBindError, match="on '0.0.0.0'"):
+            await serve(create_app(service()), sock=sock)
+        assert sock.fileno() == -1
+
+    def test_bind_a_busy_port_raises_oserror(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with pytest.raises(OSError, match="in use"):
+                bind("127.0.0.1", taken.getsockname()[1])
+
+    @pytest.mark.parametrize("port", [-1, 65536, 1.5, True], ids=str)
+    def test_bind_a_bad_port(self, port: object) -> None:
+        with pytest.raises(ValueError, match="port must be an int in 0..65535"):
+            bind("127.0.0.1", port)  # type: ignore[arg-type]
 
 
 class TestMounted:

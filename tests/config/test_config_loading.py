@@ -347,6 +347,61 @@ class TestBadInput:
         )
 
     @pytest.mark.parametrize(
+        ("environ", "expected"),
+        [
+            (
+                {"AIOTRAINER__STATE__DIR": "/x", "AIOTRAINER__STATE__DIR__X": "1"},
+                (
+                    "AIOTRAINER__STATE__DIR and AIOTRAINER__STATE__DIR__X conflict: "
+                    "both set state.dir; keep one of them (got '/x' and '1')"
+                ),
+            ),
+            (
+                {"AIOTRAINER__STATE": '{"dir": "/a"}', "AIOTRAINER__STATE__DIR": "/b"},
+                (
+                    "AIOTRAINER__STATE and AIOTRAINER__STATE__DIR conflict: both set "
+                    "state.dir; keep one of them (got '{\"dir\": \"/a\"}' and '/b')"
+                ),
+            ),
+            (
+                {
+                    "AIOTRAINER__TRAINERS__SGD__ARGS": '{"lr": 1}',
+                    "AIOTRAINER__TRAINERS__SGD__ARGS__LR": "2",
+                },
+                (
+                    "AIOTRAINER__TRAINERS__SGD__ARGS and "
+                    "AIOTRAINER__TRAINERS__SGD__ARGS__LR conflict: both set "
+                    "trainers.sgd.args.lr; keep one of them (got '{\"lr\": 1}' and '2')"
+                ),
+            ),
+            (
+                {"AIOTRAINER__STATE__DIR": "/x", "aiotrainer__state__dir": "/y"},
+                (
+                    "AIOTRAINER__STATE__DIR and aiotrainer__state__dir conflict: both "
+                    "set state.dir; keep one of them (got '/x' and '/y')"
+                ),
+            ),
+        ],
+        ids=["key-and-inner-key", "section-json-and-key", "args-json-and-key", "case"],
+    )
+    def test_conflicting_environment_variables_are_refused(
+        self, environ: dict[str, str], expected: str
+    ) -> None:
+        # pydantic-settings merged them: one of the two was silently dropped.
+        (problem,) = _problems(None, environ=environ)
+        assert problem == expected
+
+    def test_environment_variables_setting_distinct_keys_merge(self) -> None:
+        config = load_config(
+            None,
+            environ={
+                "AIOTRAINER__STATE": '{"save_interval": 5}',
+                "AIOTRAINER__STATE__DIR": "/b",
+            },
+        )
+        assert (config.state.save_interval, str(config.state.dir)) == (5, "/b")
+
+    @pytest.mark.parametrize(
         "item", ["state.dir", "=x", "state..dir=x"], ids=["no-equals", "no-key", "gap"]
     )
     def test_bad_set(self, item: str) -> None:

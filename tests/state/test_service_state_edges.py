@@ -1,11 +1,24 @@
-"""Edge cases of service checkpoints: frozen models, accounting after restore."""
+"""Edge cases of service checkpoints: frozen models, accounting after restore,
+a stop during the restore."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from aiotrainer import DataUser, SequentialBuffer, TrainerService
+import anyio
+import pytest
+
+from aiotrainer import (
+    CheckpointStore,
+    DataUser,
+    SequentialBuffer,
+    ServiceState,
+    ServiceStateError,
+    TrainerService,
+)
 from aiotrainer.demo import LinearModel, LinearRegressionTrainer
+from helpers import DEADLINE, InstrumentedTrainer, Journal, wait_thread_event
 
 
 class FrozenModel(LinearModel):
@@ -88,3 +101,78 @@ async def test_buffer_status_accounts_for_restored_items(tmp_path: Path) -> None
         buf = again.status().buffers["samples"]
         assert (buf.restored, buf.collected) == (30, 1)
         assert buf.collected + buf.restored == buf.pending + buf.size + buf.dropped
+
+
+class GatedLoadModel(LinearModel):
+    """A model whose ``load_state`` signals that it began, then waits for
+    ``release`` (from the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = threading.Event()
+        self.release = threading.Event()
+
+    def load_state(self, path: Path) -> None:
+        self.loading.set()
+        self.release.wait(DEADLINE)
+        super().load_state(path)
+
+
+class TestStopDuringTheRestore:
+    """A stop() while the restore runs used to start the trainers anyway, then
+    stop them and write a final checkpoint of nothing new over the one just
+    loaded."""
+
+    @staticmethod
+    async def _first_checkpoint(state_dir: Path) -> list[str]:
+        first = TrainerService(
+            models={"linear": LinearModel()},
+            buffers={"samples": SequentialBuffer(100)},
+            trainers={"t": InstrumentedTrainer("t", Journal())},
+            state_dir=state_dir,
+            save_on_shutdown=False,
+        )
+        async with first:
+            await first.save_state()
+        return [c.name for c in CheckpointStore(state_dir).list()]
+
+    @pytest.mark.parametrize("collect", [False, True], ids=["idle", "collected"])
+    async def test_it_ends_after_the_restore_having_run_nothing(
+        self, tmp_path: Path, journal: Journal, collect: bool
+    ) -> None:
+        before = await self._first_checkpoint(tmp_path)
+        model = GatedLoadModel()
+        service = TrainerService(
+            models={"linear": model},
+            buffers={"samples": SequentialBuffer(100)},
+            trainers={"t": InstrumentedTrainer("t", journal)},  # always trainable
+            state_dir=tmp_path,
+            resume_from="latest",
+        )
+        collector = service.data_collectors.acquire("samples")
+        with anyio.fail_after(DEADLINE):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(service.run_until_stopped)
+                await wait_thread_event(model.loading)
+                assert service.state is ServiceState.STARTING
+                service.stop_nowait()
+                if collect:
+                    collector.collect([0.1, 0.2, 0.3, 1.0])
+                model.release.set()
+                await service.stop()
+        assert service.state is ServiceState.STOPPED
+        assert service.restore_report is not None  # the restore finished
+        assert journal.count("t", "run") == 0  # no trainer ran
+        after = [c.name for c in CheckpointStore(tmp_path).list()]
+        if collect:  # nothing is lost: the item is in a final checkpoint
+            assert after[:-1] == before and len(after) == len(before) + 1
+        else:  # the one just loaded stays the newest
+            assert after == before
+
+    async def test_stop_nowait_before_the_start_is_final(self) -> None:
+        service = TrainerService(buffers={"samples": SequentialBuffer(10)})
+        service.stop_nowait()
+        assert service.state is ServiceState.STOPPED
+        with pytest.raises(ServiceStateError, match="starts once; this one is stopped"):
+            async with service:
+                pass

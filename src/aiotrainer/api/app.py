@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -14,10 +13,10 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..errors import UnknownNameError
-from ..scheduler.errors import ServiceStateError
+from ..scheduler.errors import PauseTimeoutError, ServiceStateError
 from ..service import TrainerService
 from ..state.errors import CheckpointSaveError
-from ..status import ServiceState, ServiceStatus, TrainerState
+from ..status import ServiceState, ServiceStatus
 from ._errors import add_error_handlers
 from ._events import EventStreams
 from ._guard import Guard
@@ -203,20 +202,17 @@ def create_app(
         ),
     ) -> StateChange:
         """Pause; answer once no run is in flight (409 naming the runs still
-        going if that takes longer than ``timeout``; the service then goes on)."""
-        with anyio.move_on_after(wait) as scope:
-            await service.pause()
-        if scope.cancelled_caught:
-            running = sorted(
-                name
-                for name, t in service.status().trainers.items()
-                if t.state is TrainerState.RUNNING
-            )
+        going if they take longer than ``timeout``; the service then goes on).
+        As for ``service.pause(timeout=...)``, the bound is on the runs in
+        flight; a save or another pause in progress is waited for first."""
+        try:
+            await service.pause(timeout=wait)
+        except PauseTimeoutError as exc:
             raise HTTPException(
                 409,
                 f"pause did not take effect within {wait:g} s; still running: "
-                f"{', '.join(running) or 'none'}; the service was left running",
-            )
+                f"{', '.join(exc.running)}; the service was left running",
+            ) from None
         if service.state is not ServiceState.PAUSED:
             raise HTTPException(
                 409, f"cannot pause: the service is {service.state.value}"

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from .app import ApiContext
 from .errors import InsecureBindError
 
-__all__ = ["is_loopback", "serve"]
+__all__ = ["bind", "is_loopback", "serve"]
 
 logger = logging.getLogger("aiotrainer.api")
 
@@ -63,7 +63,25 @@ class _Server(uvicorn.Server):
         self.exit_requested.set()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _check_port(port: int) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int in 0..65535, got {port!r}")
+
+
+def bind(host: str = "127.0.0.1", port: int = 8470) -> socket.socket:
+    """Bind and listen on ``host:port``; return the socket for :func:`serve`.
+
+    For a program that wants a busy port to fail before it starts anything
+    else: ``sock = bind(host, port)`` first, ``serve(app, sock=sock)`` later.
+
+    :param host: the address to bind.
+    :param port: the TCP port, 0 for any free one.
+    :raises ValueError: for a bad port.
+    :raises OSError: when the address cannot be bound (e.g. in use).
+    :return: a listening, non-blocking socket; the caller closes it unless
+        :func:`serve` took it.
+    """
+    _check_port(port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -77,11 +95,44 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _listening(
+    app: ASGIApp,
+    host: str | None,
+    port: int | None,
+    sock: socket.socket | None,
+    shutdown_timeout: float,
+) -> tuple[socket.socket, str]:
+    """Check :func:`serve`'s arguments; return the socket to serve on (bound
+    now unless given) and its host."""
+    if sock is not None and (host is not None or port is not None):
+        raise ValueError(
+            "pass either sock (from bind()) or host and port, not both; got "
+            f"host={host!r}, port={port!r}"
+        )
+    if sock is None:
+        host = "127.0.0.1" if host is None else host
+        _check_port(8470 if port is None else port)
+    else:
+        host = str(sock.getsockname()[0])
+    if not shutdown_timeout > 0:
+        raise ValueError(f"shutdown_timeout must be > 0, got {shutdown_timeout!r}")
+    state: Any = getattr(app, "state", None)
+    context = getattr(state, "aiotrainer", None)
+    if not is_loopback(host) and not (
+        isinstance(context, ApiContext) and context.requires_token
+    ):
+        raise InsecureBindError(host)
+    if sock is None:
+        sock = bind(host, 8470 if port is None else port)
+    return sock, host
+
+
 async def serve(
     app: ASGIApp,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8470,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
     shutdown_timeout: float = 5.0,
     log_level: str = "warning",
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
@@ -93,66 +144,70 @@ async def serve(
     Cancelling the task group ends the app's event streams, lets requests in
     flight finish (at most ``shutdown_timeout`` seconds), and returns.
 
+    With ``sock`` (from :func:`bind`), it serves on that socket instead of
+    binding one, and closes it when it returns, whatever happens.
+
     :param app: an app from :func:`create_app` (or any ASGI app, on loopback).
-    :param host: the address to bind; a non-loopback one needs an app with a token.
-    :param port: the TCP port, 0 for any free one.
+    :param host: the address to bind (``127.0.0.1`` by default); a non-loopback
+        one needs an app with a token.
+    :param port: the TCP port (8470 by default), 0 for any free one.
+    :param sock: a listening socket from :func:`bind`, instead of ``host`` and
+        ``port``.
     :param shutdown_timeout: seconds requests in flight get at shutdown.
     :param log_level: uvicorn's log level.
     :raises InsecureBindError: for a non-loopback host without a token.
-    :raises ValueError: for a bad port or timeout.
+    :raises ValueError: for a bad port or timeout, or ``sock`` given with
+        ``host`` or ``port``.
     :raises OSError: when the address cannot be bound (e.g. in use).
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an int in 0..65535, got {port!r}")
-    if not shutdown_timeout > 0:
-        raise ValueError(f"shutdown_timeout must be > 0, got {shutdown_timeout!r}")
-    state: Any = getattr(app, "state", None)
-    context = getattr(state, "aiotrainer", None)
-    if not is_loopback(host) and not (
-        isinstance(context, ApiContext) and context.requires_token
-    ):
-        raise InsecureBindError(host)
-    sock = _bind(host, port)
+    try:
+        sock, host = _listening(app, host, port, sock, shutdown_timeout)
+    except BaseException:
+        if sock is not None:
+            sock.close()  # taken over: closed whatever happens
+        raise
     bound_port: int = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        lifespan="off",
-        log_level=log_level,
-        access_log=False,
-        proxy_headers=False,  # no proxy in front by default: trust no X-Forwarded-*
-        date_header=False,  # no tick refreshes it; a stale Date is worse than none
-        timeout_graceful_shutdown=max(1, round(shutdown_timeout)),
-    )
-    server = _Server(config)
-    stopped = anyio.Event()
+    context = getattr(getattr(app, "state", None), "aiotrainer", None)
+    with sock:  # closed on every way out, also if cancelled before serving
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level=log_level,
+            access_log=False,
+            proxy_headers=False,  # no proxy in front by default: trust no X-Forwarded-*
+            date_header=False,  # no tick refreshes it; a stale Date is worse than none
+            timeout_graceful_shutdown=max(1, round(shutdown_timeout)),
+        )
+        server = _Server(config)
+        stopped = anyio.Event()
 
-    async def run_server() -> None:
-        try:
-            # shielded: cancelling the caller starts a graceful shutdown instead
-            with anyio.CancelScope(shield=True):
-                await server.serve(sockets=[sock])
-        finally:
-            stopped.set()
-            server.ready.set()
-            sock.close()
+        async def run_server() -> None:
+            try:
+                # shielded: cancelling the caller starts a graceful shutdown instead
+                with anyio.CancelScope(shield=True):
+                    await server.serve(sockets=[sock])
+            finally:
+                stopped.set()
+                server.ready.set()
+                sock.close()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, name="uvicorn")
-        try:
-            await server.ready.wait()
-            if not server.started:
-                raise RuntimeError(
-                    f"the API server on {host}:{bound_port} did not start"
-                )
-            logger.info("control API listening on http://%s:%d", host, bound_port)
-            task_status.started(bound_port)
-            await stopped.wait()  # only if the server stopped on its own
-        finally:
-            with anyio.CancelScope(shield=True):
-                if isinstance(context, ApiContext):
-                    await context.event_streams.close_all()
-                server.request_exit()
-                with anyio.move_on_after(shutdown_timeout + 2):
-                    await stopped.wait()
-                if not stopped.is_set():
-                    server.force_exit = True
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_server, name="uvicorn")
+            try:
+                await server.ready.wait()
+                if not server.started:
+                    raise RuntimeError(
+                        f"the API server on {host}:{bound_port} did not start"
+                    )
+                logger.info("control API listening on http://%s:%d", host, bound_port)
+                task_status.started(bound_port)
+                await stopped.wait()  # only if the server stopped on its own
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if isinstance(context, ApiContext):
+                        await context.event_streams.close_all()
+                    server.request_exit()
+                    with anyio.move_on_after(shutdown_timeout + 2):
+                        await stopped.wait()
+                    if not stopped.is_set():
+                        server.force_exit = True

@@ -6,6 +6,7 @@ Precedence, lowest first (a later one wins, key by key):
 2. the file (YAML ``.yaml``/``.yml``, TOML ``.toml`` or JSON ``.json``);
 3. environment variables ``AIOTRAINER__SECTION__KEY=value`` (nested with
    ``__``, read by pydantic-settings; values that look like JSON are parsed);
+   two that set the same key, or a key and one inside it, are refused;
 4. ``--set section.key=value`` overrides (values parsed as YAML scalars).
 
 Every problem is reported as one line ``path.to.field: what is wrong (got X)``.
@@ -273,15 +274,62 @@ def _undecodable(ours: Mapping[str, str | None]) -> list[str]:
     return problems
 
 
+def _paths_set(name: str, value: str) -> list[tuple[str, ...]]:
+    """The config paths an ``AIOTRAINER__*`` variable sets: its own, or, for a
+    JSON object, each key path inside it."""
+    path = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+    try:
+        document = json.loads(value)
+    except (ValueError, RecursionError):
+        return [path]
+    out: list[tuple[str, ...]] = []
+    stack: list[tuple[tuple[str, ...], Any]] = [(path, document)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict) and node:
+            stack += [((*where, str(k).lower()), v) for k, v in node.items()]
+        else:
+            out.append(where)
+    return out
+
+
+def _conflicts(ours: Mapping[str, str]) -> list[str]:
+    """Pairs of variables that set the same key, or a key and one inside it
+    (pydantic-settings would merge them, one silently lost)."""
+    problems = []
+    paths = {name: _paths_set(name, value) for name, value in ours.items()}
+    names = sorted(ours)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            overlap = next(
+                (
+                    min(a, b, key=len)
+                    for a in paths[first]
+                    for b in paths[second]
+                    if a[: len(b)] == b or b[: len(a)] == a
+                ),
+                None,
+            )
+            if overlap is not None:
+                problems.append(
+                    f"{first} and {second} conflict: both set {'.'.join(overlap)}; "
+                    f"keep one of them (got {ours[first]!r} and {ours[second]!r})"
+                )
+    return problems
+
+
 def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
     source = EnvSettingsSource(_EnvReader)
+    given = os.environ if environ is None else environ
+    problems = _conflicts(
+        {k: v for k, v in given.items() if k.upper().startswith(ENV_PREFIX)}
+    )
     if environ is not None:
         source.env_vars = {k.lower(): v for k, v in environ.items()}
     ours = {
         k: v for k, v in source.env_vars.items() if k.startswith(ENV_PREFIX.lower())
     }
     sections = list(ServiceConfig.model_fields)
-    problems = []
     for key, value in sorted(ours.items()):
         section = key[len(ENV_PREFIX) :].split("__", 1)[0]
         if section not in sections:

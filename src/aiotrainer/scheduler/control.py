@@ -41,6 +41,12 @@ def _pause_hooks(trainers: TrainersDict) -> None:
         raise
 
 
+def _quiescent(gate: PauseGate) -> bool:
+    """Whether every run in flight is parked (or none is in flight)."""
+    stats = gate.statistics()
+    return stats.running <= stats.parked
+
+
 class PauseControl:
     """The service's ``pause()`` / ``resume()`` and the capture's quiescence.
 
@@ -112,7 +118,10 @@ class PauseControl:
             with scope:
                 with anyio.move_on_after(within) as bound:
                     await gate.wait_quiescent()
-            if bound.cancelled_caught:
+            if bound.cancelled_caught and not _quiescent(gate):
+                # Runs that ended just as the bound expired made it quiescent: the
+                # pause took effect. Otherwise some run is in flight, unparked,
+                # so its trainer shows as running: the error names it.
                 raise PauseTimeoutError(within, self._still_running())
             if scope.cancelled_caught:
                 raise ServiceStateError("the pause was cancelled by resume()")
@@ -183,7 +192,7 @@ class PauseControl:
             # shutdown bounds them), so no model is captured mid-train()
             with anyio.move_on_after(within) as bound:
                 await gate.wait_idle()
-            if bound.cancelled_caught:
+            if bound.cancelled_caught and gate.statistics().running:
                 raise PauseTimeoutError(within, self._still_running())
             yield
             return
