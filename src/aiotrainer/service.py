@@ -464,6 +464,7 @@ class TrainerService:
             self._periodic.cancel()  # the final save comes after the runs end
         scheduler.stop_dispatching()
         gate.release_threads()
+        await scheduler.lingerers_back()  # nudged: no user code delays them
         with anyio.move_on_after(self._shutdown_timeout) as scope:
             await gate.wait_idle()
         if scope.cancelled_caught:

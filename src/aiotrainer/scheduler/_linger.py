@@ -34,11 +34,21 @@ class Lingering:
     the loop (or any thread).
     """
 
-    __slots__ = ("_lock", "_waiting")
+    __slots__ = ("_back", "_lock", "_waiting")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: set[threading.Event] = set()
+        self._back: list[Callable[[], object]] = []
+
+    def when_back(self, callback: Callable[[], object]) -> bool:
+        """True if no worker waits in place now; else ``callback()`` is called
+        (from the thread that ends the last wait) once none does."""
+        with self._lock:
+            if not self._waiting:
+                return True
+            self._back.append(callback)
+            return False
 
     @property
     def count(self) -> int:
@@ -93,12 +103,15 @@ class Lingering:
                 registered.append((collector, collector.add_waiter(total, on_data)))
             deadline = time.monotonic() + timeout
             while not arrived:
-                left = deadline - time.monotonic()
+                left = min(deadline - time.monotonic(), threading.TIMEOUT_MAX)
                 if left <= 0 or not wake.wait(left):
                     break  # the wait ran out
                 wake.clear()
                 if not still():
                     break
+        except BaseException:
+            self.leave(wake)  # nobody gets the token: do not count it for ever
+            raise
         finally:
             for collector, token in registered:
                 collector.remove_waiter(token)
@@ -108,3 +121,8 @@ class Lingering:
         """Count the worker that :meth:`wait` gave ``token`` as waiting no more."""
         with self._lock:
             self._waiting.discard(token)
+            back, self._back = (
+                (self._back, []) if not self._waiting else ([], self._back)
+            )
+        for callback in back:
+            callback()

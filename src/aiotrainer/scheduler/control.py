@@ -116,6 +116,8 @@ class PauseControl:
             self._pending.add(scope)
         try:
             with scope:
+                if self._scheduler is not None:
+                    await self._scheduler.lingerers_back()
                 with anyio.move_on_after(within) as bound:
                     await gate.wait_quiescent()
             if bound.cancelled_caught and not _quiescent(gate):

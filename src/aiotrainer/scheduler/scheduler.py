@@ -254,6 +254,18 @@ class Scheduler:
         their trainer's next data are not running anything)."""
         return max(0, self._gate.statistics().running - self._lingering.count)
 
+    async def lingerers_back(self) -> None:
+        """Return once no worker waits in place (call after a nudge: they come
+        back at once, running no user code), so that a bounded wait that
+        follows bounds real runs only."""
+        while True:
+            back = asyncio.Event()
+            assert self._call is not None
+            call = self._call
+            if self._lingering.when_back(partial(call, back.set)):
+                return
+            await back.wait()
+
     # -- control ---------------------------------------------------------------
 
     def stop_dispatching(self) -> None:
@@ -505,7 +517,12 @@ class Scheduler:
                 free,
                 announce,
             )
-            if not ready():
+            try:
+                go = ready()
+            except BaseException:
+                outcome.lingered = token
+                raise
+            if not go:
                 # counted as waiting until the loop has taken the worker back:
                 # status() must not show a run in flight that is not there
                 outcome.lingered = token
@@ -612,7 +629,13 @@ class Scheduler:
             if outcome.lingered is not None:
                 self._lingering.leave(outcome.lingered)
             track.state = TrainerState.WAITING
-            if not (outcome.accounted and outcome.done):  # else the worker did it
+            if outcome.accounted and outcome.done and outcome.error is not None:
+                # the run was accounted by the worker; what failed after it
+                # (in its wait) is still the trainer's failure
+                self._account(
+                    name, track, outcome, start, time.time(), cancelled=cancelled
+                )
+            elif not (outcome.accounted and outcome.done):  # else the worker did it
                 end = track.last_end = time.time()
                 # a chain's last run started in the worker
                 start = track.last_start if track.last_start is not None else start
