@@ -128,6 +128,32 @@ class TestHashingWriter:
             raise RuntimeError("boom")
         assert not [t for t in threading.enumerate() if t.name == "aiotrainer-hasher"]
 
+    def test_a_close_that_fails_ends_the_hashing_thread(self, tmp_path: Path) -> None:
+        """A flush that fails inside close() (a full disk, here a closed file
+        descriptor) must not leave the hashing thread waiting for ever."""
+        writer = HashingWriter(tmp_path / "f")
+        for _ in range(2100):  # past the first MiB: a thread hashes
+            writer.write(os.urandom(1000))  # small: the last ones stay buffered
+        os.close(writer._file.fileno())
+        with pytest.raises(OSError):
+            writer.close()
+        assert not [t for t in threading.enumerate() if t.name == "aiotrainer-hasher"]
+
+    def test_a_big_mutable_buffer_is_hashed_as_written_without_a_copy(
+        self, tmp_path: Path
+    ) -> None:
+        head = os.urandom(2 << 20)
+        big = bytearray(os.urandom(6 << 20))
+        original = bytes(big)
+        with HashingWriter(tmp_path / "f") as f:
+            f.write(head)
+            f.write(big)
+            big[:] = bytes(len(big))  # reused at once: what was written counts
+            f.write(b"tail")
+        assert sync_tree(tmp_path, reserved="manifest.json") == [
+            ("f", len(head) + len(original) + 4, sha(head + original + b"tail"))
+        ]
+
     def test_pickle_dumps_through_it(self, tmp_path: Path) -> None:
         items = [os.urandom(4096) for _ in range(100)]
         with HashingWriter(tmp_path / "p.pkl") as f:
@@ -172,3 +198,14 @@ class TestBackgroundHasher:
         hasher.finish()
         hasher.finish()  # idempotent
         assert digest.hexdigest() == sha(b"".join(chunks))
+
+    def test_abort_drops_what_is_queued_and_ends_the_thread(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_hasher, "PENDING_MAX", 1 << 30)
+        hasher = _hasher.BackgroundHasher(hashlib.sha256())
+        for _ in range(50):
+            hasher.feed(os.urandom(1 << 20))
+        hasher.abort()
+        hasher.abort()  # idempotent
+        assert not [t for t in threading.enumerate() if t.name == "aiotrainer-hasher"]

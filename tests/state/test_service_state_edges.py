@@ -169,6 +169,42 @@ class TestStopDuringTheRestore:
         else:  # the one just loaded stays the newest
             assert after == before
 
+    async def test_a_save_during_the_restore_is_no_error(
+        self, tmp_path: Path, journal: Journal
+    ) -> None:
+        """save_state() while the service starts used to fail on an assertion
+        (waiting for workers waiting in place, before the scheduler ran)."""
+        await self._first_checkpoint(tmp_path)
+        model = GatedLoadModel()
+        service = TrainerService(
+            models={"linear": model},
+            buffers={"samples": SequentialBuffer(100)},
+            trainers={"t": InstrumentedTrainer("t", journal)},
+            state_dir=tmp_path,
+            resume_from="latest",
+            save_on_shutdown=False,
+        )
+        saved: list[Path] = []
+        done = anyio.Event()
+
+        async def save() -> None:
+            try:
+                saved.append(await service.save_state())
+            finally:
+                done.set()
+
+        with anyio.fail_after(DEADLINE):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(service.run_until_stopped)
+                await wait_thread_event(model.loading)
+                assert service.state is ServiceState.STARTING
+                tg.start_soon(save)
+                await anyio.wait_all_tasks_blocked()  # the save began
+                model.release.set()
+                await done.wait()
+                await service.stop()
+        assert saved and saved[0].is_dir()
+
     async def test_stop_nowait_before_the_start_is_final(self) -> None:
         service = TrainerService(buffers={"samples": SequentialBuffer(10)})
         service.stop_nowait()

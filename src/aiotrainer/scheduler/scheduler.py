@@ -258,10 +258,11 @@ class Scheduler:
         """Return once no worker waits in place (call after a nudge: they come
         back at once, running no user code), so that a bounded wait that
         follows bounds real runs only."""
+        call = self._call
+        if call is None:  # not started: no worker can be waiting in place
+            return
         while True:
             back = asyncio.Event()
-            assert self._call is not None
-            call = self._call
             if self._lingering.when_back(partial(call, back.set)):
                 return
             await back.wait()

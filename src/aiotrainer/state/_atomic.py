@@ -97,6 +97,8 @@ _WRITTEN_MAX = 4096
 #: A file hashed inline up to this size; past it, a thread hashes beside the
 #: writes (starting one costs more than hashing a small file).
 _HASH_BESIDE_FROM = 1 << 20
+#: A mutable buffer at least this big is hashed inline rather than copied.
+_COPY_AT_MOST = 4 << 20
 
 
 class HashingWriter:
@@ -130,25 +132,40 @@ class HashingWriter:
                 self._digest.update(data)
                 return n
             hasher = self._hasher = BackgroundHasher(self._digest)
-        # hashed later: a buffer the caller may reuse is copied first
-        hasher.feed(data if type(data) is bytes else bytes(data))
+        if type(data) is bytes:
+            hasher.feed(data)  # immutable: hashed later, as it is
+        elif n < _COPY_AT_MOST:
+            hasher.feed(bytes(data))  # a buffer the caller may reuse: a copy
+        else:
+            # A big mutable buffer (a numpy array pickled out of band) is not
+            # copied: it is hashed here, in order, once the queue is empty.
+            hasher.wait_idle()
+            self._digest.update(data)
         return n
 
-    def _finish_hashing(self) -> None:
-        if self._hasher is not None:
-            self._hasher.finish()
+    def _end_hashing(self, *, failed: bool) -> None:
+        hasher = self._hasher
+        if hasher is not None:
+            if failed:
+                hasher.abort()
+            else:
+                hasher.finish()
 
     def close(self) -> None:
         """Flush, close, and remember the digest. Idempotent."""
         f = self._file
         if f.closed:
             return
+        failed = True
         try:
-            f.flush()
-            st = os.fstat(f.fileno())
+            try:
+                f.flush()
+                st = os.fstat(f.fileno())
+            finally:
+                f.close()  # flushes again: may raise again (a full disk)
+            failed = False
         finally:
-            f.close()
-            self._finish_hashing()
+            self._end_hashing(failed=failed)
         if st.st_size != self._size:  # written behind our back: not ours to vouch
             return
         key = (st.st_dev, st.st_ino)
@@ -170,8 +187,10 @@ class HashingWriter:
         if exc_type is None:
             self.close()
         else:
-            self._file.close()
-            self._finish_hashing()
+            try:
+                self._file.close()
+            finally:
+                self._end_hashing(failed=True)
 
 
 def _known_digest(st: os.stat_result) -> str | None:

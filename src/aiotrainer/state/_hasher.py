@@ -56,9 +56,26 @@ class BackgroundHasher:
             self._pending += size
             self._cond.notify_all()
 
+    def wait_idle(self) -> None:
+        """Wait until every chunk fed so far is hashed; the digest is then the
+        caller's to update until the next :meth:`feed`."""
+        with self._cond:
+            while self._pending:
+                self._cond.wait()
+
     def finish(self) -> None:
         """Wait until every chunk fed is hashed, and end the thread. Idempotent."""
         with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def abort(self) -> None:
+        """Drop the chunks not hashed yet and end the thread (the digest is
+        then of no use). Idempotent."""
+        with self._cond:
+            self._pending -= sum(map(len, self._chunks))
+            self._chunks.clear()
             self._closed = True
             self._cond.notify_all()
         self._thread.join()
