@@ -328,7 +328,7 @@ class TrainerService:
 
         Called during the start-up (while the restore runs), the service stops as
         soon as the restore returns, having started no trainer; it then writes no
-        final checkpoint (the one just loaded stays the newest) unless items were
+        final checkpoint (nothing changed since the restore) unless items were
         collected meanwhile.
         """
         self.stop_nowait()

@@ -129,7 +129,8 @@ class ServiceStatus(_Model):
     max_workers: int
     """Runs that may be in flight at once (the executor's worker threads)."""
     running_trainers: int
-    """Runs in flight now (parked ones included)."""
+    """Runs in flight now (parked ones included; a worker waiting in place for
+    its trainer's next data runs nothing and is not counted)."""
     trainers: dict[str, TrainerStatus]
     """Each trainer's status, by name."""
     buffers: dict[str, BufferStatus]

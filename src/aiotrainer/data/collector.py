@@ -135,7 +135,7 @@ class DataCollector(Generic[T]):
 
         The callback runs in the thread that collects the item (or in this call, if
         the total is already reached) and must not block: the scheduler passes one
-        that only schedules a wake-up of its event loop.
+        that wakes its event loop, or a worker waiting in place for this data.
 
         :return: a token for :meth:`remove_waiter`.
         """

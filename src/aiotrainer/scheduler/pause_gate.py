@@ -75,8 +75,9 @@ class PauseGate:
 
     # -- loop side -------------------------------------------------------------
 
-    def add_pause_listener(self, listener: Callable[[], object]) -> None:
-        """Call ``listener()`` (on the loop) each time the gate closes."""
+    def _add_pause_listener(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` (on the loop) each time the gate closes; it must
+        not raise (the scheduler's only nudges waiting workers)."""
         self._pause_listeners.append(listener)
 
     def pause_nowait(self) -> bool:

@@ -213,7 +213,7 @@ class Scheduler:
         # a model lock) nudges them back.
         self._linger = linger
         self._lingering = Lingering()
-        gate.add_pause_listener(self._lingering.nudge)
+        gate._add_pause_listener(self._lingering.nudge)
         self._slots = Slots(executor.max_workers, on_wait=self._lingering.nudge)
         self._dispatching = True
         # Only the local pool can be told to end a chain early on cancellation.
