@@ -387,6 +387,7 @@ class TrainerService:
             await self._checkpoints.open()
             if self._stop_requested.is_set():  # stop() came during the restore
                 self._state = ServiceState.STOPPING
+                self._hub.emit(ServiceEvent(EventKind.SERVICE_STOPPING))
                 task_status.started()
                 self._log_stopped_while_starting(collected)
             else:

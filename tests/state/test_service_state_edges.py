@@ -12,6 +12,7 @@ import pytest
 from aiotrainer import (
     CheckpointStore,
     DataUser,
+    EventKind,
     SequentialBuffer,
     ServiceState,
     ServiceStateError,
@@ -168,6 +169,29 @@ class TestStopDuringTheRestore:
             assert after[:-1] == before and len(after) == len(before) + 1
         else:  # the one just loaded stays the newest
             assert after == before
+
+    async def test_the_events_say_stopping_then_stopped(
+        self, tmp_path: Path, journal: Journal
+    ) -> None:
+        await self._first_checkpoint(tmp_path)
+        model = GatedLoadModel()
+        service = TrainerService(
+            models={"linear": model},
+            buffers={"samples": SequentialBuffer(100)},
+            trainers={"t": InstrumentedTrainer("t", journal)},
+            state_dir=tmp_path,
+            resume_from="latest",
+        )
+        with anyio.fail_after(DEADLINE):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(service.run_until_stopped)
+                await wait_thread_event(model.loading)
+                async with service.events() as stream:
+                    service.stop_nowait()
+                    model.release.set()
+                    # the stream ends when the service stops
+                    kinds = [event.kind async for event in stream]
+        assert kinds == [EventKind.SERVICE_STOPPING, EventKind.SERVICE_STOPPED]
 
     async def test_a_save_during_the_restore_is_no_error(
         self, tmp_path: Path, journal: Journal
