@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -137,19 +138,29 @@ class TestStopDuringTheRestore:
             await first.save_state()
         return [c.name for c in CheckpointStore(state_dir).list()]
 
-    @pytest.mark.parametrize("collect", [False, True], ids=["idle", "collected"])
-    async def test_it_ends_after_the_restore_having_run_nothing(
-        self, tmp_path: Path, journal: Journal, collect: bool
-    ) -> None:
-        before = await self._first_checkpoint(tmp_path)
+    @staticmethod
+    def _restoring(
+        state_dir: Path, journal: Journal, **options: Any
+    ) -> tuple[TrainerService, GatedLoadModel]:
+        """A service that resumes from ``state_dir``, its restore held by the
+        model's gate, and that model."""
         model = GatedLoadModel()
         service = TrainerService(
             models={"linear": model},
             buffers={"samples": SequentialBuffer(100)},
             trainers={"t": InstrumentedTrainer("t", journal)},  # always trainable
-            state_dir=tmp_path,
+            state_dir=state_dir,
             resume_from="latest",
+            **options,
         )
+        return service, model
+
+    @pytest.mark.parametrize("collect", [False, True], ids=["idle", "collected"])
+    async def test_it_ends_after_the_restore_having_run_nothing(
+        self, tmp_path: Path, journal: Journal, collect: bool
+    ) -> None:
+        before = await self._first_checkpoint(tmp_path)
+        service, model = self._restoring(tmp_path, journal)
         collector = service.data_collectors.acquire("samples")
         with anyio.fail_after(DEADLINE):
             async with anyio.create_task_group() as tg:
@@ -174,14 +185,7 @@ class TestStopDuringTheRestore:
         self, tmp_path: Path, journal: Journal
     ) -> None:
         await self._first_checkpoint(tmp_path)
-        model = GatedLoadModel()
-        service = TrainerService(
-            models={"linear": model},
-            buffers={"samples": SequentialBuffer(100)},
-            trainers={"t": InstrumentedTrainer("t", journal)},
-            state_dir=tmp_path,
-            resume_from="latest",
-        )
+        service, model = self._restoring(tmp_path, journal)
         with anyio.fail_after(DEADLINE):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(service.run_until_stopped)
@@ -199,15 +203,7 @@ class TestStopDuringTheRestore:
         """save_state() while the service starts used to fail on an assertion
         (waiting for workers waiting in place, before the scheduler ran)."""
         await self._first_checkpoint(tmp_path)
-        model = GatedLoadModel()
-        service = TrainerService(
-            models={"linear": model},
-            buffers={"samples": SequentialBuffer(100)},
-            trainers={"t": InstrumentedTrainer("t", journal)},
-            state_dir=tmp_path,
-            resume_from="latest",
-            save_on_shutdown=False,
-        )
+        service, model = self._restoring(tmp_path, journal, save_on_shutdown=False)
         saved: list[Path] = []
         done = anyio.Event()
 
