@@ -16,7 +16,9 @@ from api_harness import logging_service, served
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
+from aiotrainer import PauseTimeoutError
 from aiotrainer.api import create_app
+from aiotrainer.api.app import _pause_timeout_message
 from helpers import (
     DEADLINE,
     CountingModel,
@@ -209,6 +211,22 @@ class TestControl:
                 release.set()
         finally:
             release.set()
+
+    def test_a_pause_timeout_with_no_run_left_says_so(self) -> None:
+        # A run that ends between the bound's expiry and the listing, or a
+        # worker counted as waiting in place, leaves the list empty: the 409
+        # read "still running: ; the service was left running". Such a race
+        # cannot be timed from a test: this checks the message it gets.
+        exc = PauseTimeoutError(0.2, [])
+        assert _pause_timeout_message(0.2, exc) == (
+            "pause did not take effect within 0.2 s; still running: none (they "
+            "ended meanwhile); the service was left running"
+        )
+        assert "none (they ended meanwhile)" in str(exc)  # the same wording
+        assert _pause_timeout_message(1.5, PauseTimeoutError(1.5, ["a", "b"])) == (
+            "pause did not take effect within 1.5 s; still running: a, b; "
+            "the service was left running"
+        )
 
     async def test_a_pause_queued_behind_a_save_is_never_self_contradictory(
         self, tmp_path: Path
