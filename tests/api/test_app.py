@@ -362,14 +362,46 @@ class TestIngestion:
         assert response.status_code == 422
         answer = response.json()
         assert answer["message"] == (
-            "3 value(s) in the body are not standard JSON numbers (NaN, Infinity, "
-            "-Infinity); expected finite numbers; nothing was collected"
+            "3 value(s) in the body are not finite numbers (NaN, Infinity, "
+            "-Infinity, or beyond a 64-bit float's range); expected finite "
+            "numbers; nothing was collected"
         )
         assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
             (["body", "items", 1], "NaN is not a standard JSON number"),
             (["body", "items", 2, 1], "Infinity is not a standard JSON number"),
             (["body", "items", 3, "a"], "-Infinity is not a standard JSON number"),
         ]
+
+    @pytest.mark.parametrize("schema", [None, float], ids=["no-schema", "float"])
+    async def test_json_numbers_too_large_for_a_float_are_refused_naming_where(
+        self, schema: type | None
+    ) -> None:
+        # Standard JSON, but Python's json reads 1e999 as inf: it used to go
+        # into the buffer although NaN and Infinity were refused.
+        body = b'{"items": [1e999, [2.5, -1E+400], {"a": 1' + b"0" * 400 + b".0}]}"
+        schemas = {} if schema is None else {"buf": schema}
+        response, collected = await post_body(
+            body, "application/json", item_schemas=schemas
+        )
+        assert collected == 0  # none of it
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"].startswith("3 value(s) in the body are not finite")
+        assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
+            (["body", "items", 0], "1e999 is beyond a 64-bit float's range"),
+            (["body", "items", 1, 1], "-1E+400 is beyond a 64-bit float's range"),
+            (
+                ["body", "items", 2, "a"],
+                f"1{'0' * 400}.0 is beyond a 64-bit float's range",
+            ),
+        ]
+
+    async def test_json_numbers_at_a_floats_limits_are_collected(self) -> None:
+        # the largest finite float, and one that rounds to zero, are finite
+        body = b'{"items": [1.7976931348623157e308, -1e308, 1e-999]}'
+        response, collected = await post_body(body, "application/json")
+        assert response.status_code == 200, response.json()
+        assert collected == 3
 
     @pytest.mark.parametrize(
         ("value", "msg"),
