@@ -151,6 +151,14 @@ class TestInspection:
         assert samples["aiotrainer_items_evicted_total", (("buffer", "buf"),)] == 0
         assert samples["aiotrainer_paused", ()] == 0
         assert samples["aiotrainer_workers_in_use", ()] == 0
+        helps = {
+            family.name: family.documentation
+            for family in text_string_to_metric_families(response.text)
+        }
+        assert helps["aiotrainer_workers_in_use"] == (
+            "Runs in flight, parked ones included; workers waiting in place for "
+            "their trainer's next data are not counted."
+        )
         assert 0 <= samples["aiotrainer_seconds_since_checkpoint", ()] < 60
 
     async def test_two_apps_keep_their_own_registries(self) -> None:
