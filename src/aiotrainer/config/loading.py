@@ -259,17 +259,19 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _undecodable(ours: Mapping[str, str | None]) -> list[str]:
-    """The variables that set a whole section to text that is not JSON."""
+    """The variables that set a whole section to text that is not JSON (what is
+    wrong and where, not the text: it may hold a secret such as a token)."""
     problems = []
     for key, value in sorted(ours.items()):
         if "__" in key[len(ENV_PREFIX) :]:
             continue  # one key: its field's type converts the text
         try:
             json.loads(value or "")
-        except ValueError:
+        except json.JSONDecodeError as exc:
             problems.append(
                 f"{key.upper()}: expected a JSON object for the whole section, or "
-                f"one variable a key ({key.upper()}__<KEY>) (got {value!r})"
+                f"one variable a key ({key.upper()}__<KEY>) (got text that is not "
+                f"JSON: {exc.msg[:1].lower()}{exc.msg[1:]} at column {exc.colno})"
             )
     return problems
 
@@ -353,7 +355,7 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
         k: v for k, v in source.env_vars.items() if k.startswith(ENV_PREFIX.lower())
     }
     sections = list(ServiceConfig.model_fields)
-    for key, value in sorted(ours.items()):
+    for key in sorted(ours):
         section = key[len(ENV_PREFIX) :].split("__", 1)[0]
         if section not in sections:
             close = difflib.get_close_matches(section, sections, n=1)
@@ -362,9 +364,8 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
                 if close
                 else "expected one of: " + (", ".join(sections))
             )
-            problems.append(
-                f"{key.upper()}: unknown section {section!r}; {hint} (got {value!r})"
-            )
+            # the value is left out: it may be a secret (AIOTRAINER__AP__TOKEN)
+            problems.append(f"{key.upper()}: unknown section {section!r}; {hint}")
     try:
         values = dict(source())
     except Exception as exc:  # noqa: BLE001 - a value it cannot decode
