@@ -399,8 +399,8 @@ class TestOverrides:
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.splitlines() == [
             (
-                "AIOTRAINER__STATE__DIR and AIOTRAINER__STATE__DIR__X conflict: both "
-                f"set state.dir; keep one of them (got {str(tmp_path / 'a')!r} and '1')"
+                "state.dir: set by both AIOTRAINER__STATE__DIR and "
+                "AIOTRAINER__STATE__DIR__X; set it once"
             )
         ]
         assert not (tmp_path / "a").exists()  # nothing ran

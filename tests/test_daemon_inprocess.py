@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import anyio
@@ -10,7 +11,7 @@ import pytest
 
 from aiotrainer import ServiceState, StateDirLock, StateDirLockedError, TrainerService
 from aiotrainer.config import ConfigError, ServiceConfig, load_config
-from aiotrainer.daemon import Daemon, StopReason
+from aiotrainer.daemon import Daemon, StopReason, serve_api
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 
@@ -96,3 +97,27 @@ async def test_an_address_not_on_this_machine_is_a_problem_with_the_host(
         await Daemon(config, handle_signals=False).run()
     (problem,) = info.value.problems
     assert problem.startswith("api.host: cannot listen on 192.0.2.1:0: ")
+
+
+class TestServeApi:
+    """``serve_api(sock=...)`` closes the socket it is given on every way out."""
+
+    async def test_the_socket_is_closed_when_the_app_cannot_be_made(
+        self, tmp_path: Path
+    ) -> None:
+        config = _demo(tmp_path)
+        sock = socket.create_server(("127.0.0.1", 0))
+        with anyio.fail_after(30), pytest.raises(ValueError, match="token must be"):
+            await serve_api(config.build_service(), config, token="", sock=sock)
+        assert sock.fileno() == -1
+
+    async def test_the_socket_is_closed_when_cancelled_before_serving(
+        self, tmp_path: Path
+    ) -> None:
+        config = _demo(tmp_path)
+        sock = socket.create_server(("127.0.0.1", 0))
+        with anyio.fail_after(30), anyio.CancelScope() as scope:
+            scope.cancel()
+            await serve_api(config.build_service(), config, sock=sock)
+        assert scope.cancelled_caught
+        assert sock.fileno() == -1

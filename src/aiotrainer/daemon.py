@@ -163,28 +163,35 @@ async def serve_api(
     :param token: the bearer token, resolved from the config beforehand.
     :param sock: the socket bound for ``api.host:api.port`` beforehand (the
         daemon binds it before it restores anything, so that a busy port fails
-        at once); it is closed when this returns. Without it, this binds.
+        at once); it is closed when this returns or raises, cancelled
+        included. Without it, this binds.
     :raises ConfigError: when the address cannot be bound.
     """
     from .api import create_app, serve
 
     api = config.api
-    app = create_app(
-        service,
-        token=token,
-        max_body_bytes=api.max_body_bytes,
-        cors_origins=api.cors_origins,
-    )
-    if sock is None:
-        sock = _bind_api(config)
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(functools.partial(serve, app, sock=sock))
-        logger.info(
-            "HTTP API on http://%s:%d (%s)",
-            api.host,
-            port,
-            "bearer token required" if token else "no token: loopback only",
+    try:
+        app = create_app(
+            service,
+            token=token,
+            max_body_bytes=api.max_body_bytes,
+            cors_origins=api.cors_origins,
         )
+        if sock is None:
+            sock = _bind_api(config)
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(functools.partial(serve, app, sock=sock))
+            logger.info(
+                "HTTP API on http://%s:%d (%s)",
+                api.host,
+                port,
+                "bearer token required" if token else "no token: loopback only",
+            )
+    finally:
+        # serve() closes it once it runs; not if create_app() raised or this
+        # was cancelled before serve() began (closing twice is harmless)
+        if sock is not None:
+            sock.close()
 
 
 class Daemon:

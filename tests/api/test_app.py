@@ -16,7 +16,9 @@ from api_harness import logging_service, served
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
+from aiotrainer import PauseTimeoutError
 from aiotrainer.api import create_app
+from aiotrainer.api.app import _pause_timeout_message
 from helpers import (
     DEADLINE,
     CountingModel,
@@ -149,6 +151,14 @@ class TestInspection:
         assert samples["aiotrainer_items_evicted_total", (("buffer", "buf"),)] == 0
         assert samples["aiotrainer_paused", ()] == 0
         assert samples["aiotrainer_workers_in_use", ()] == 0
+        helps = {
+            family.name: family.documentation
+            for family in text_string_to_metric_families(response.text)
+        }
+        assert helps["aiotrainer_workers_in_use"] == (
+            "Runs in flight, parked ones included; workers waiting in place for "
+            "their trainer's next data are not counted."
+        )
         assert 0 <= samples["aiotrainer_seconds_since_checkpoint", ()] < 60
 
     async def test_two_apps_keep_their_own_registries(self) -> None:
@@ -209,6 +219,22 @@ class TestControl:
                 release.set()
         finally:
             release.set()
+
+    def test_a_pause_timeout_with_no_run_left_says_so(self) -> None:
+        # A run that ends between the bound's expiry and the listing, or a
+        # worker counted as waiting in place, leaves the list empty: the 409
+        # read "still running: ; the service was left running". Such a race
+        # cannot be timed from a test: this checks the message it gets.
+        exc = PauseTimeoutError(0.2, [])
+        assert _pause_timeout_message(0.2, exc) == (
+            "pause did not take effect within 0.2 s; still running: none (they "
+            "ended meanwhile); the service was left running"
+        )
+        assert "none (they ended meanwhile)" in str(exc)  # the same wording
+        assert _pause_timeout_message(1.5, PauseTimeoutError(1.5, ["a", "b"])) == (
+            "pause did not take effect within 1.5 s; still running: a, b; "
+            "the service was left running"
+        )
 
     async def test_a_pause_queued_behind_a_save_is_never_self_contradictory(
         self, tmp_path: Path
@@ -344,14 +370,46 @@ class TestIngestion:
         assert response.status_code == 422
         answer = response.json()
         assert answer["message"] == (
-            "3 value(s) in the body are not standard JSON numbers (NaN, Infinity, "
-            "-Infinity); expected finite numbers; nothing was collected"
+            "3 value(s) in the body are not finite numbers (NaN, Infinity, "
+            "-Infinity, or beyond a 64-bit float's range); expected finite "
+            "numbers; nothing was collected"
         )
         assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
             (["body", "items", 1], "NaN is not a standard JSON number"),
             (["body", "items", 2, 1], "Infinity is not a standard JSON number"),
             (["body", "items", 3, "a"], "-Infinity is not a standard JSON number"),
         ]
+
+    @pytest.mark.parametrize("schema", [None, float], ids=["no-schema", "float"])
+    async def test_json_numbers_too_large_for_a_float_are_refused_naming_where(
+        self, schema: type | None
+    ) -> None:
+        # Standard JSON, but Python's json reads 1e999 as inf: it used to go
+        # into the buffer although NaN and Infinity were refused.
+        body = b'{"items": [1e999, [2.5, -1E+400], {"a": 1' + b"0" * 400 + b".0}]}"
+        schemas = {} if schema is None else {"buf": schema}
+        response, collected = await post_body(
+            body, "application/json", item_schemas=schemas
+        )
+        assert collected == 0  # none of it
+        assert response.status_code == 422
+        answer = response.json()
+        assert answer["message"].startswith("3 value(s) in the body are not finite")
+        assert [(d["loc"], d["msg"]) for d in answer["details"]] == [
+            (["body", "items", 0], "1e999 is beyond a 64-bit float's range"),
+            (["body", "items", 1, 1], "-1E+400 is beyond a 64-bit float's range"),
+            (
+                ["body", "items", 2, "a"],
+                f"1{'0' * 400}.0 is beyond a 64-bit float's range",
+            ),
+        ]
+
+    async def test_json_numbers_at_a_floats_limits_are_collected(self) -> None:
+        # the largest finite float, and one that rounds to zero, are finite
+        body = b'{"items": [1.7976931348623157e308, -1e308, 1e-999]}'
+        response, collected = await post_body(body, "application/json")
+        assert response.status_code == 200, response.json()
+        assert collected == 3
 
     @pytest.mark.parametrize(
         ("value", "msg"),

@@ -130,6 +130,11 @@ class TestCli:
             assert code == 0 and json.loads(out)["state"] == "running"
             code, out, _ = await cli("status", env=env)
             assert code == 0 and "state: running" in out and "trainers" in out
+            # says what it counts: a worker waiting in place runs nothing
+            assert (
+                "runs in flight: 0/1 workers (not counting workers waiting in "
+                "place for data)" in " ".join(out.split())
+            )
             code, out, _ = await cli("pause", "--timeout", "5", "--json", env=env)
             assert code == 0 and json.loads(out) == {"state": "paused"}
             assert service.state == "paused"

@@ -115,9 +115,13 @@ def _status(client: ApiClient, args: argparse.Namespace) -> int:
 def _print_status(status: ServiceStatus) -> None:
     console = Console(highlight=False)
     console.print(
-        f"state: [bold]{status.state.value}[/bold]   runs in flight: "
-        f"{status.running_trainers}/{status.max_workers}   last checkpoint: "
+        f"state: [bold]{status.state.value}[/bold]   last checkpoint: "
         f"{status.last_checkpoint or '-'}"
+    )
+    # a worker waiting in place for its trainer's data holds a thread, runs nothing
+    console.print(
+        f"runs in flight: {status.running_trainers}/{status.max_workers} workers "
+        "(not counting workers waiting in place for data)"
     )
     if status.last_save_error:
         console.print(f"[red]last save failed: {status.last_save_error}[/red]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,8 +105,9 @@ async def read_batch(request: Request, adapter: TypeAdapter[Any] | None) -> list
 
     :raises HTTPException: 400 for a body that does not decode, 415 for an
         unknown content type, 422 for a wrong shape, items the schema refuses,
-        JSON's non-standard ``NaN`` / ``Infinity``, or msgpack's ext types
-        (anywhere in the body; nothing is collected then).
+        JSON's non-standard ``NaN`` / ``Infinity`` or a number beyond a float's
+        range (``1e999``), or msgpack's ext types (anywhere in the body;
+        nothing is collected then).
     """
     raw = b"".join([chunk async for chunk in request.stream()])
     media = request.headers.get("content-type", "application/json")
@@ -137,15 +139,24 @@ async def read_batch(request: Request, adapter: TypeAdapter[Any] | None) -> list
             refused.append(_Refused(f"{name} is not a standard JSON number"))
             return refused[-1]
 
+        def parse_float(text: str) -> float | _Refused:
+            value = float(text)
+            if math.isfinite(value):  # 1e999 reads as inf
+                return value
+            refused.append(_Refused(f"{text} is beyond a 64-bit float's range"))
+            return refused[-1]
+
         try:
-            document = json.loads(raw, parse_constant=parse_constant)
+            document = json.loads(
+                raw, parse_constant=parse_constant, parse_float=parse_float
+            )
         except (ValueError, RecursionError) as exc:
             raise HTTPException(400, f"body is not valid JSON: {exc}") from None
         if refused:
             _refuse(
                 document,
-                "not standard JSON numbers (NaN, Infinity, -Infinity); expected "
-                "finite numbers",
+                "not finite numbers (NaN, Infinity, -Infinity, or beyond a 64-bit "
+                "float's range); expected finite numbers",
             )
     else:
         raise HTTPException(

@@ -116,7 +116,8 @@ class _ServiceCollector(Collector):
         )
         yield GaugeMetricFamily(
             "aiotrainer_workers_in_use",
-            "Runs in flight.",
+            "Runs in flight, parked ones included; workers waiting in place for "
+            "their trainer's next data are not counted.",
             value=status.running_trainers,
         )
         yield GaugeMetricFamily(

@@ -67,6 +67,17 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> HTTPException:
     return HTTPException(404, str(UnknownNameError(kind, name, known).args[0]))
 
 
+def _pause_timeout_message(wait: float, exc: PauseTimeoutError) -> str:
+    """The 409 of a pause that ran out of time, naming the runs still going:
+    none when they ended as the bound expired (as :class:`PauseTimeoutError`
+    says it)."""
+    running = ", ".join(exc.running) or "none (they ended meanwhile)"
+    return (
+        f"pause did not take effect within {wait:g} s; still running: {running}; "
+        "the service was left running"
+    )
+
+
 def create_app(
     service: TrainerService,
     *,
@@ -208,11 +219,7 @@ def create_app(
         try:
             await service.pause(timeout=wait)
         except PauseTimeoutError as exc:
-            raise HTTPException(
-                409,
-                f"pause did not take effect within {wait:g} s; still running: "
-                f"{', '.join(exc.running)}; the service was left running",
-            ) from None
+            raise HTTPException(409, _pause_timeout_message(wait, exc)) from None
         if service.state is not ServiceState.PAUSED:
             raise HTTPException(
                 409, f"cannot pause: the service is {service.state.value}"

@@ -259,24 +259,44 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _undecodable(ours: Mapping[str, str | None]) -> list[str]:
-    """The variables that set a whole section to text that is not JSON."""
+    """The variables that set a whole section to text that is not JSON (what is
+    wrong and where, not the text: it may hold a secret such as a token)."""
     problems = []
     for key, value in sorted(ours.items()):
         if "__" in key[len(ENV_PREFIX) :]:
             continue  # one key: its field's type converts the text
         try:
             json.loads(value or "")
-        except ValueError:
+        except json.JSONDecodeError as exc:
             problems.append(
                 f"{key.upper()}: expected a JSON object for the whole section, or "
-                f"one variable a key ({key.upper()}__<KEY>) (got {value!r})"
+                f"one variable a key ({key.upper()}__<KEY>) (got text that is not "
+                f"JSON: {exc.msg[:1].lower()}{exc.msg[1:]} at column {exc.colno})"
             )
     return problems
 
 
+def _names_in_any_case(path: tuple[str, ...]) -> bool:
+    """Whether pydantic-settings matches the keys at ``path`` in any case.
+
+    It does so for a section's fields (``{"DIR": ...}`` in ``AIOTRAINER__STATE``
+    sets ``state.dir``), following fields from the top; it keeps the case of a
+    name under a map such as ``trainers`` and of everything below it."""
+    current: Any = ServiceConfig
+    for part in path:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return False
+        field = current.model_fields.get(part)
+        if field is None:
+            return False
+        current = _unwrap(field.annotation)
+    return isinstance(current, type) and issubclass(current, BaseModel)
+
+
 def _paths_set(name: str, value: str) -> list[tuple[str, ...]]:
     """The config paths an ``AIOTRAINER__*`` variable sets: its own, or, for a
-    JSON object, each key path inside it."""
+    JSON object, each key path inside it, with each key in the case that
+    pydantic-settings gives it (the name's parts lower-cased)."""
     path = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
     try:
         document = json.loads(value)
@@ -287,7 +307,11 @@ def _paths_set(name: str, value: str) -> list[tuple[str, ...]]:
     while stack:
         where, node = stack.pop()
         if isinstance(node, dict) and node:
-            stack += [((*where, str(k).lower()), v) for k, v in node.items()]
+            fold = _names_in_any_case(where)
+            stack += [
+                ((*where, str(k).lower() if fold else str(k)), v)
+                for k, v in node.items()
+            ]
         else:
             out.append(where)
     return out
@@ -295,7 +319,8 @@ def _paths_set(name: str, value: str) -> list[tuple[str, ...]]:
 
 def _conflicts(ours: Mapping[str, str]) -> list[str]:
     """Pairs of variables that set the same key, or a key and one inside it
-    (pydantic-settings would merge them, one silently lost)."""
+    (pydantic-settings would merge them, one silently lost). The values are
+    left out: one may be a secret such as ``api.token``."""
     problems = []
     paths = {name: _paths_set(name, value) for name, value in ours.items()}
     names = sorted(ours)
@@ -312,8 +337,8 @@ def _conflicts(ours: Mapping[str, str]) -> list[str]:
             )
             if overlap is not None:
                 problems.append(
-                    f"{first} and {second} conflict: both set {'.'.join(overlap)}; "
-                    f"keep one of them (got {ours[first]!r} and {ours[second]!r})"
+                    f"{'.'.join(overlap)}: set by both {first} and {second}; "
+                    "set it once"
                 )
     return problems
 
@@ -330,7 +355,7 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
         k: v for k, v in source.env_vars.items() if k.startswith(ENV_PREFIX.lower())
     }
     sections = list(ServiceConfig.model_fields)
-    for key, value in sorted(ours.items()):
+    for key in sorted(ours):
         section = key[len(ENV_PREFIX) :].split("__", 1)[0]
         if section not in sections:
             close = difflib.get_close_matches(section, sections, n=1)
@@ -339,9 +364,8 @@ def _environment(environ: Mapping[str, str] | None) -> dict[str, Any]:
                 if close
                 else "expected one of: " + (", ".join(sections))
             )
-            problems.append(
-                f"{key.upper()}: unknown section {section!r}; {hint} (got {value!r})"
-            )
+            # the value is left out: it may be a secret (AIOTRAINER__AP__TOKEN)
+            problems.append(f"{key.upper()}: unknown section {section!r}; {hint}")
     try:
         values = dict(source())
     except Exception as exc:  # noqa: BLE001 - a value it cannot decode
