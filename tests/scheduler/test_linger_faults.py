@@ -84,6 +84,53 @@ class TestErrorAfterTheWait:
         ), flat
 
 
+class _RaisesOnceInAWorker(MinNewData):
+    """MinNewData whose pre-check raises the first time a worker asks it: the
+    chain's question right after a run that trained."""
+
+    def __init__(self, data_user: str, count: int) -> None:
+        super().__init__(data_user, count)
+        self._raised = threading.Event()
+
+    def precheck(self, ctx: ConditionContext) -> Readiness:
+        worker = threading.current_thread().name.startswith("aiotrainer-worker")
+        if worker and not self._raised.is_set():
+            self._raised.set()
+            raise RuntimeError("condition bug")
+        return super().precheck(ctx)
+
+
+class TestErrorRightAfterARun:
+    @pytest.mark.parametrize("linger", [0.0, LONG])
+    async def test_the_run_counts_as_trained_and_a_retry_keeps_its_data(
+        self, journal: Journal, linger: float
+    ) -> None:
+        """A pre-check raising in the worker after a run that trained: that run
+        used to be reported as failed, and a retry gave its data back."""
+        from aiotrainer import ErrorPolicy
+
+        trainer = InstrumentedTrainer(
+            "t", journal, user="buf", condition=_RaisesOnceInAWorker("buf", 1)
+        )
+        service = make_service(
+            trainer, linger=linger, on_error=ErrorPolicy("retry", backoff=0.001)
+        )
+        with anyio.fail_after(DEADLINE * 2):
+            async with service, service.events() as stream:
+                collect = service.data_collectors.acquire("buf").collect
+                collect(1)
+                failed = await next_event(stream, EventKind.FAILED, "t")
+                assert "condition bug" in (failed.error or "")
+                assert [r.outcome for r in trainer.metrics.runs()] == ["trained"]
+                collect(2)
+                finished = await next_event(stream, EventKind.FINISHED, "t")
+                assert finished.trained
+        assert journal.count("t", "train") == 2  # item 1 once, then item 2
+        status = service.status().trainers["t"]
+        assert (status.runs, status.failures) == (2, 1)
+        assert [r.outcome for r in trainer.metrics.runs()] == ["trained", "trained"]
+
+
 class TestShutdownWithAWaitingWorker:
     async def test_a_waiting_worker_is_not_a_run_in_flight_at_shutdown(
         self, journal: Journal, caplog: pytest.LogCaptureFixture, tmp_path: Any

@@ -495,6 +495,14 @@ class Scheduler:
                     )
                 )
 
+        def settle(end: float) -> None:
+            """Account the run that ended here, for good: the loop will not.
+            A failure after it (a pre-check that raises) is not that run's,
+            and a retry must not give back the data it took."""
+            outcome.accounted = True
+            account(end)
+            outcome.mark = trainer._training_mark()
+
         def wait_in_place(readiness: Readiness, end: float) -> bool:
             """Wait up to ``linger`` for the data the trainer lacks; return
             whether it may run now. The run that ended is accounted first."""
@@ -509,8 +517,7 @@ class Scheduler:
 
             def announce() -> None:  # counted as waiting: now the run is over
                 track.state = TrainerState.WAITING
-                outcome.accounted = True
-                account(end)
+                settle(end)
 
             token = lingering.wait(
                 [(users[n].collector, t) for n, t in readiness.wake_totals.items()],
@@ -539,7 +546,11 @@ class Scheduler:
                 outcome.trained = bool(trainer.run())
                 while outcome.trained and free():
                     end = time.time()
-                    readiness = self._precheck(trainer, None, overrides)
+                    try:
+                        readiness = self._precheck(trainer, None, overrides)
+                    except BaseException:
+                        settle(end)  # that run trained; what failed came after it
+                        raise
                     if readiness.ready:
                         account(end)
                     elif not wait_in_place(readiness, end):
