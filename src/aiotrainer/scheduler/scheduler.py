@@ -460,40 +460,25 @@ class Scheduler:
             return free() and self._precheck(trainer, None, overrides).ready
 
         def account(end: float) -> None:
-            """Count the run that just ended, as the loop would."""
+            """Count the run that just ended, as the loop would; its events go
+            to the loop in order."""
             start = track.last_start
             assert start is not None
-            record = trainer.metrics.record_run(
-                started=start,
-                duration=end - start,
-                outcome="trained",
-                collected=outcome.collected,
-            )
-            logged = trainer.metrics.take_logged()
-            track.runs += 1
             track.consecutive_failures = 0
-            track.last_end = end
-            track.last_duration = end - start
-            if self._listening():
-                if logged:
-                    self._post(
-                        ServiceEvent(
-                            EventKind.METRICS,
-                            trainer=name,
-                            run=record.run,
-                            metrics=logged,
-                        )
-                    )
-                self._post(
-                    ServiceEvent(
-                        EventKind.FINISHED,
-                        trainer=name,
-                        time=end,
-                        duration=end - start,
-                        trained=True,
-                        new_items=record.new_items,
-                    )
-                )
+            track.last_end, track.last_duration = end, end - start
+            record = self._record_run(
+                name, trainer, start, end, None, True, outcome.collected, self._post
+            )
+            self._account(
+                name,
+                track,
+                outcome,
+                start,
+                end,
+                cancelled=False,
+                new_items=record.new_items,
+                emit=self._post,
+            )
 
         def settle(end: float) -> None:
             """Account the run that ended here, for good: the loop will not.
@@ -641,13 +626,12 @@ class Scheduler:
             if outcome.lingered is not None:
                 self._lingering.leave(outcome.lingered)
             track.state = TrainerState.WAITING
-            if outcome.accounted and outcome.done and outcome.error is not None:
-                # the run was accounted by the worker; what failed after it
-                # (in its wait) is still the trainer's failure
-                self._account(
-                    name, track, outcome, start, time.time(), cancelled=cancelled
-                )
-            elif not (outcome.accounted and outcome.done):  # else the worker did it
+            if outcome.accounted and outcome.done:  # the worker counted the run
+                if outcome.error is not None:  # what failed after it still counts
+                    self._account(
+                        name, track, outcome, start, time.time(), cancelled=cancelled
+                    )
+            else:
                 end = track.last_end = time.time()
                 # a chain's last run started in the worker
                 start = track.last_start if track.last_start is not None else start
@@ -685,7 +669,10 @@ class Scheduler:
         *,
         cancelled: bool,
         new_items: Mapping[str, int] | None = None,
+        emit: Callable[[ServiceEvent], None] | None = None,
     ) -> None:
+        """Count how a run ended; announce it. ``emit``: for a run that ended
+        well, from a worker (:meth:`_post`)."""
         error = outcome.error
         if error is None:
             if outcome.trained:
@@ -693,7 +680,7 @@ class Scheduler:
             else:
                 track.skipped += 1
             if self._listening():
-                self._emit(
+                (emit or self._emit)(
                     ServiceEvent(
                         EventKind.FINISHED,
                         trainer=name,
@@ -727,8 +714,10 @@ class Scheduler:
         error: BaseException | None,
         trained: bool,
         collected: dict[str, int],
+        emit: Callable[[ServiceEvent], None] | None = None,
     ) -> RunRecord:
-        """Record the run in the trainer's metrics; announce what it logged."""
+        """Record the run in the trainer's metrics; announce what it logged
+        (with ``emit``: from a worker, :meth:`_post`)."""
         outcome: RunOutcome = (
             "failed" if error is not None else "trained" if trained else "skipped"
         )
@@ -736,8 +725,8 @@ class Scheduler:
             started=start, duration=end - start, outcome=outcome, collected=collected
         )
         logged = trainer.metrics.take_logged()
-        if logged:
-            self._emit(
+        if logged and self._listening():
+            (emit or self._emit)(
                 ServiceEvent(
                     EventKind.METRICS, trainer=name, run=record.run, metrics=logged
                 )
