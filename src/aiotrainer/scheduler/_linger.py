@@ -121,8 +121,8 @@ class Lingering:
         """Count the worker that :meth:`wait` gave ``token`` as waiting no more."""
         with self._lock:
             self._waiting.discard(token)
-            back, self._back = (
-                (self._back, []) if not self._waiting else ([], self._back)
-            )
+            if self._waiting:
+                return
+            back, self._back = self._back, []
         for callback in back:
             callback()
